@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Makes @tensorflow/tfjs-node work without any website download: TensorFlow's C
+# library and headers come from the tensorflow-cpu wheel on PyPI, and the addon
+# is built from the package's own sources with node-gyp.
+#
+#   infra/tensorflow.sh install   fetch (cached), lay out deps/, build (cached) the addon
+#   infra/tensorflow.sh status    say whether the addon loads and which backend it gives
+#
+# Everything heavy is cached under $CRLHF_CACHE_DIR so a second run takes seconds.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+TF_VERSION=2.21.0
+TF_WHEEL="tensorflow_cpu-${TF_VERSION}-cp311-cp311-manylinux_2_27_x86_64.whl"
+TF_WHEEL_SHA256=2b847d217b02ee7731ed91431daf3250daa0196c3c94614d23be27232e6e5b6c
+TFJS_NODE_VERSION=4.22.0
+
+TF_DIR="$CRLHF_CACHE_DIR/tensorflow-$TF_VERSION"
+ADDON_CACHE="$CRLHF_CACHE_DIR/tfjs-node-$TFJS_NODE_VERSION-tf$TF_VERSION-$(uname -m)"
+PKG_DIR="$REPO_ROOT/node_modules/@tensorflow/tfjs-node"
+
+fetch_wheel() {
+  local dest="$CRLHF_CACHE_DIR/wheels/$TF_WHEEL"
+  mkdir -p "$CRLHF_CACHE_DIR/wheels"
+  if [ ! -f "$dest" ]; then
+    log "downloading $TF_WHEEL from PyPI (~274 MB, once)"
+    python3 -m pip download --quiet --no-deps --only-binary=:all: \
+      --python-version 3.11 --platform manylinux_2_27_x86_64 \
+      -d "$CRLHF_CACHE_DIR/wheels" "tensorflow-cpu==$TF_VERSION" \
+      || die "pip could not download tensorflow-cpu==$TF_VERSION"
+  fi
+  local got
+  got=$(sha256sum "$dest" | cut -d' ' -f1)
+  if [ "$got" != "$TF_WHEEL_SHA256" ]; then
+    rm -f "$dest"
+    die "$TF_WHEEL has SHA-256 $got, expected $TF_WHEEL_SHA256 (deleted; rerun to download again)"
+  fi
+  echo "$dest"
+}
+
+# Unpacks only the two shared libraries and the C API headers (7 MB of the
+# wheel's 268 MB of headers).
+extract_library() {
+  if [ -f "$TF_DIR/.complete" ]; then return 0; fi
+  local wheel
+  wheel=$(fetch_wheel)
+  log "unpacking TensorFlow $TF_VERSION C library into $TF_DIR"
+  rm -rf "$TF_DIR.tmp" && mkdir -p "$TF_DIR.tmp"
+  python3 - "$wheel" "$TF_DIR.tmp" <<'PY'
+import sys, zipfile, os, shutil
+wheel, out = sys.argv[1], sys.argv[2]
+keep_inc = ('tensorflow/include/tensorflow/c/', 'tensorflow/include/tsl/', 'tensorflow/include/xla/tsl/')
+with zipfile.ZipFile(wheel) as z:
+    for info in z.infolist():
+        f = info.filename
+        if f.endswith('/'):
+            continue
+        if f in ('tensorflow/libtensorflow_cc.so.2', 'tensorflow/libtensorflow_framework.so.2'):
+            target = os.path.join(out, 'lib', os.path.basename(f))
+        elif f.startswith(keep_inc) or (f.startswith('tensorflow/include/') and '/platform/' in f):
+            target = os.path.join(out, 'include', f[len('tensorflow/include/'):])
+        else:
+            continue
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with z.open(info) as src, open(target, 'wb') as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+PY
+  touch "$TF_DIR.tmp/.complete"
+  rm -rf "$TF_DIR" && mv "$TF_DIR.tmp" "$TF_DIR"
+}
+
+# tfjs-node links -ltensorflow -ltensorflow_framework from deps/lib with rpath
+# $ORIGIN/../../deps/lib; its install script skips the download when
+# deps/lib/libtensorflow.so.2.9.1 exists.
+layout_deps() {
+  local lib="$PKG_DIR/deps/lib"
+  rm -rf "$PKG_DIR/deps" && mkdir -p "$lib"
+  ln -s "$TF_DIR/lib/libtensorflow_cc.so.2" "$lib/libtensorflow_cc.so.2"
+  ln -s "$TF_DIR/lib/libtensorflow_framework.so.2" "$lib/libtensorflow_framework.so.2"
+  ln -s libtensorflow_cc.so.2 "$lib/libtensorflow.so"
+  ln -s libtensorflow_cc.so.2 "$lib/libtensorflow.so.2"
+  ln -s libtensorflow_cc.so.2 "$lib/libtensorflow.so.2.9.1"
+  ln -s libtensorflow_framework.so.2 "$lib/libtensorflow_framework.so"
+  ln -s "$TF_DIR/include" "$PKG_DIR/deps/include"
+}
+
+addon_path() { echo "$PKG_DIR/lib/napi-v8/tfjs_binding.node"; }
+
+loads() {
+  (cd "$REPO_ROOT" && node -e '
+    const tf = require("@tensorflow/tfjs-node");
+    if (tf.getBackend() !== "tensorflow") process.exit(3);
+    tf.matMul(tf.ones([2,2]), tf.ones([2,2])).dataSync();
+  ' >/dev/null 2>&1)
+}
+
+build_addon() {
+  local start
+  start=$(now)
+  if [ -f "$ADDON_CACHE/tfjs_binding.node" ]; then
+    mkdir -p "$(dirname "$(addon_path)")"
+    cp "$ADDON_CACHE/tfjs_binding.node" "$(addon_path)"
+    if loads; then log "tfjs-node addon restored from cache"; return 0; fi
+    log "cached addon does not load; rebuilding"
+  fi
+  log "building the tfjs-node addon from source against TensorFlow $TF_VERSION (about 15 s)"
+  # node-gyp would download Node's headers; the ones installed with node are used instead.
+  local nodedir node_gyp
+  nodedir=$(node -p 'require("path").resolve(process.execPath, "../..")')
+  [ -f "$nodedir/include/node/node_api.h" ] || { log "Node's headers are not in $nodedir/include/node"; return 1; }
+  node_gyp="$(npm prefix -g)/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js"
+  [ -f "$node_gyp" ] || { log "node-gyp not found at $node_gyp"; return 1; }
+  (cd "$PKG_DIR" && node "$node_gyp" rebuild --nodedir="$nodedir" --jobs=max \
+      --module_name=tfjs_binding --module_path="$(dirname "$(addon_path)")" \
+      --napi_build_version=8 >"$CRLHF_CACHE_DIR/tfjs-node-build.log" 2>&1) \
+    || { tail -20 "$CRLHF_CACHE_DIR/tfjs-node-build.log" >&2; return 1; }
+  mkdir -p "$ADDON_CACHE"
+  cp "$(addon_path)" "$ADDON_CACHE/tfjs_binding.node.tmp" && mv "$ADDON_CACHE/tfjs_binding.node.tmp" "$ADDON_CACHE/tfjs_binding.node"
+  log "addon built in $(( $(now) - start ))s"
+}
+
+install() {
+  [ -d "$PKG_DIR" ] || die "$PKG_DIR is missing: run 'npm ci' first"
+  if loads; then log "tfjs-node already works (backend tensorflow)"; return 0; fi
+  local ok=1
+  # Each step runs on its own line: `set -e` does not apply inside a function
+  # called from an `||` list, so a chained failure would go unnoticed.
+  ( set -e; extract_library ) && ( set -e; layout_deps ) && ( set -e; build_addon ) && loads || ok=0
+  if [ "$ok" = 0 ]; then
+    log "WARNING: could not build @tensorflow/tfjs-node; crlhf falls back to the wasm backend (slower). Log: $CRLHF_CACHE_DIR/tfjs-node-build.log"
+    return 0
+  fi
+  log "tfjs-node ready: backend tensorflow (TensorFlow $TF_VERSION C library)"
+}
+
+case "${1:-install}" in
+  install) install ;;
+  status) if loads; then echo "tensorflow: ok (TensorFlow $TF_VERSION)"; else echo "tensorflow: not built"; exit 1; fi ;;
+  *) die "usage: $0 install|status" ;;
+esac

@@ -1,0 +1,141 @@
+// Tensor building blocks with hand-written gradients where autodiff would
+// emit many small ops (tfjs pays a fixed cost per op, which dominates at
+// these model sizes: research/probe.md §8), and backend workarounds:
+// on wasm, transposed matmuls are 10-18× slower and gather has no gradient.
+import * as tf from '@tensorflow/tfjs';
+
+type GradFn = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
+
+/** tf.customGrad with positional tensor arguments typed (tfjs types them as a union with the save callback). */
+function customGrad<A extends tf.Tensor[]>(
+  f: (...args: [...A, tf.GradSaveFunc]) => { value: tf.Tensor; gradFunc: GradFn },
+): (...args: A) => tf.Tensor {
+  return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...args: A) => tf.Tensor;
+}
+
+/** tf.tidy for functions returning plain objects of tensors (kept recursively, as tidy does). */
+export function tidy<T>(fn: () => T): T {
+  return tf.tidy(fn as unknown as () => tf.TensorContainer) as unknown as T;
+}
+
+function onWasm(): boolean {
+  return tf.getBackend() === 'wasm';
+}
+
+/** Swaps the last two axes. */
+export function swapLast(x: tf.Tensor): tf.Tensor {
+  const perm = x.shape.map((_, i) => i);
+  const n = perm.length;
+  perm[n - 1] = n - 2;
+  perm[n - 2] = n - 1;
+  return tf.transpose(x, perm);
+}
+
+// On wasm, matMul's default gradient uses transposeA/B flags, which miss the
+// XNNPACK fast path; transposing explicitly first is ~10× faster (probe §1).
+const matMulExplicitGrad = customGrad<[tf.Tensor, tf.Tensor]>((a, b, save) => {
+  save([a, b]);
+  return {
+    value: tf.matMul(a, b),
+    gradFunc: (dy, saved) => {
+      const [sa, sb] = saved as [tf.Tensor, tf.Tensor];
+      return [tf.matMul(dy, swapLast(sb)), tf.matMul(swapLast(sa), dy)];
+    },
+  };
+});
+
+/** a·b (or a·bᵀ), same rank ≥ 2, fastest form for the active backend. */
+export function matmul<T extends tf.Tensor>(a: T, b: tf.Tensor, transposeB = false): T {
+  if (!onWasm()) return tf.matMul(a, b, false, transposeB) as T;
+  return matMulExplicitGrad(a, transposeB ? swapLast(b) : b) as T;
+}
+
+/** x·W + b for 2-D x [N, in], W [in, out], b [out]. */
+export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor2D {
+  const y = matmul(x, w);
+  return b ? tf.add(y, b) : y;
+}
+
+/** Rows of `table` [V, d] at int32 `ids` [N] → [N, d]. */
+export function embed(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+  // gather's gradient needs UnsortedSegmentSum, which wasm lacks.
+  if (!onWasm()) return tf.gather(table, ids);
+  return matmul(tf.oneHot(ids, table.shape[0], 1, 0, 'float32') as tf.Tensor2D, table);
+}
+
+/**
+ * LayerNorm over the last axis of x [N, d] (arXiv 1607.06450), with the
+ * closed-form backward pass: dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)), ĝ = dy·γ.
+ */
+export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor2D {
+  const f = customGrad<[tf.Tensor, tf.Tensor, tf.Tensor]>((xi, g, b, save) => {
+    const { mean, variance } = tf.moments(xi, -1, true);
+    const rstd = tf.rsqrt(tf.add(variance, eps));
+    const xhat = tf.mul(tf.sub(xi, mean), rstd);
+    save([xhat, rstd, g]);
+    return {
+      value: tf.add(tf.mul(xhat, g), b),
+      gradFunc: (dy, saved) => {
+        const [sxhat, srstd, sg] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+        const gh = tf.mul(dy, sg);
+        const dx = tf.mul(
+          srstd,
+          tf.sub(tf.sub(gh, tf.mean(gh, -1, true)), tf.mul(sxhat, tf.mean(tf.mul(gh, sxhat), -1, true))),
+        );
+        return [dx, tf.sum(tf.mul(dy, sxhat), 0), tf.sum(dy, 0)];
+      },
+    };
+  });
+  return f(x, gamma, beta) as tf.Tensor2D;
+}
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+const GELU_A = 0.044715;
+
+/** GELU, tanh approximation as in GPT-2 (arXiv 1606.08415), with a fused backward pass. */
+export const gelu = customGrad<[tf.Tensor]>((x, save) => {
+  const t = tf.tanh(tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), GELU_A)), GELU_C));
+  save([x, t]);
+  return {
+    value: tf.mul(tf.mul(x, 0.5), tf.add(t, 1)),
+    gradFunc: (dy, saved) => {
+      const [sx, st] = saved as [tf.Tensor, tf.Tensor];
+      // d/dx 0.5x(1+t) = 0.5(1+t) + 0.5x(1−t²)·c(1+3a x²)
+      const du = tf.mul(tf.add(tf.mul(tf.square(sx), 3 * GELU_A), 1), GELU_C);
+      const grad = tf.add(tf.mul(tf.add(st, 1), 0.5), tf.mul(tf.mul(tf.mul(sx, 0.5), tf.sub(1, tf.square(st))), du));
+      return [tf.mul(dy, grad)];
+    },
+  };
+}) as (x: tf.Tensor2D) => tf.Tensor2D;
+
+/**
+ * log softmax(logits)[target] per row: logits [N, V], targets one-hot [N, V]
+ * → [N]. One fused backward (onehot − softmax)·dy instead of autodiff through
+ * logSoftmax, so a whole batch's cross-entropy is a handful of ops.
+ */
+export function tokenLogprobs(logits: tf.Tensor2D, targetsOneHot: tf.Tensor2D): tf.Tensor1D {
+  const f = customGrad<[tf.Tensor]>((z, save) => {
+    const lse = tf.logSumExp(z, -1, true); // [N, 1]
+    // Tensors the backward pass reads must go through save(): anything else
+    // from the forward scope is disposed before the backward pass runs.
+    save([z, lse, targetsOneHot]);
+    return {
+      value: tf.sub(tf.sum(tf.mul(z, targetsOneHot), -1), tf.reshape(lse, [-1])),
+      gradFunc: (dy, saved) => {
+        const [sz, slse, sy] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+        const probs = tf.exp(tf.sub(sz, slse));
+        return [tf.mul(tf.sub(sy, probs), tf.expandDims(dy, -1))];
+      },
+    };
+  });
+  return f(logits) as tf.Tensor1D;
+}
+
+/** Entropy of softmax(logits) per row: logits [N, V] → [N]. No gradient needed by callers. */
+export function entropyFromLogits(logits: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const lse = tf.logSumExp(logits, -1, true);
+    const logp = tf.sub(logits, lse);
+    return tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1)) as tf.Tensor1D;
+  });
+}

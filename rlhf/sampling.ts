@@ -1,0 +1,228 @@
+// Batched autoregressive sampling with a key/value cache, and log-probs of
+// given responses. Sampling filters: temperature, top-k (arXiv 1805.04833),
+// nucleus/top-p (arXiv 1904.09751).
+//
+// Each step reads the last position's logits [B, V] to the host once and
+// samples there from the seeded Rng in float64, so the same seed gives the
+// same samples whatever the backend's RNG, and nothing else crosses per token.
+import * as tf from '@tensorflow/tfjs';
+import { batchTensors, buildBatch, type SequenceBatch } from './batch.js';
+import { disposeCache, responseHidden, type KVCache, type PolicyModel, type ValueModel } from './model.js';
+import { entropyFromLogits, tidy, tokenLogprobs } from './ops.js';
+import type { Rng } from './rng.js';
+import { EOS, PAD } from './tokenizer.js';
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  /** Softmax temperature; 0 means greedy (argmax). Default 1. */
+  temperature?: number;
+  /** Keep only the k most likely tokens (0 or undefined: all). */
+  topK?: number;
+  /** Keep the smallest set of most likely tokens whose mass reaches p (1 or undefined: all). */
+  topP?: number;
+  /** Stop a row when it emits this token (default EOS); the token is kept in the response. */
+  eosId?: number;
+}
+
+export interface GenerateResult {
+  /** Response token ids per row, EOS included when emitted, no padding. */
+  responses: number[][];
+  /**
+   * log π_T(token) per response token, where π_T = softmax(logits / T) over
+   * the whole vocabulary (before top-k/top-p truncation). At T = 1 this is the
+   * policy's own log-prob, the quantity PPO needs; it is computed in float64
+   * on the host from float32 logits, so it agrees with sequenceLogprobs to
+   * float32 tolerance, not bit for bit.
+   */
+  logprobs: number[][];
+  /** log-prob under the distribution actually sampled from (after top-k/top-p renormalisation). */
+  samplingLogprobs: number[][];
+  /** Whether each row emitted EOS (false: cut by maxNewTokens). */
+  finished: boolean[];
+}
+
+/**
+ * Samples continuations of `prompts` (token ids, e.g. from encodePrompt) with
+ * one prefill pass and one cached step per new token. Rows are left-padded
+ * (batch.ts); finished rows are fed PAD and ignored. The response length is
+ * capped so prompt + response fits the model's context.
+ */
+export async function generate(model: PolicyModel, prompts: number[][], rng: Rng, opts: GenerateOptions): Promise<GenerateResult> {
+  const B = prompts.length;
+  const eos = opts.eosId ?? EOS;
+  const prefill = buildBatch(prompts, prompts.map(() => []), model.config.contextLength);
+  const P = prefill.promptLen;
+  const maxNew = Math.min(opts.maxNewTokens, model.config.contextLength - P);
+  const responses: number[][] = prompts.map(() => []);
+  const logprobs: number[][] = prompts.map(() => []);
+  const samplingLogprobs: number[][] = prompts.map(() => []);
+  const finished = new Array<boolean>(B).fill(false);
+  if (maxNew <= 0) return { responses, logprobs, samplingLogprobs, finished };
+
+  // Key mask over every column the cache will hold: prompt pads are 0, and
+  // generated columns 1 (a finished row's later columns only feed that row).
+  const keyMask = new Float32Array(B * (P + maxNew));
+  for (let i = 0; i < B; i++) {
+    keyMask.set(prefill.attentionMask.subarray(i * P, (i + 1) * P), i * (P + maxNew));
+    keyMask.fill(1, i * (P + maxNew) + P, (i + 1) * (P + maxNew));
+  }
+
+  let { logits, cache } = tidy(() => {
+    const out = model.forward(batchTensors(prefill), true);
+    const last = tf.reshape(tf.slice(tf.reshape(out.hidden, [B, P, -1]), [0, P - 1, 0], [B, 1, -1]), [B, -1]) as tf.Tensor2D;
+    return { logits: model.logits(last), cache: out.cache as KVCache };
+  });
+  try {
+    for (let s = 0; s < maxNew; s++) {
+      const host = (await logits.data()) as Float32Array;
+      logits.dispose();
+      const next = new Int32Array(B).fill(PAD);
+      const positions = new Int32Array(B);
+      for (let i = 0; i < B; i++) {
+        positions[i] = (prefill.promptLengths[i] as number) + s;
+        if (finished[i]) continue;
+        const V = host.length / B;
+        const pick = sampleRow(host.subarray(i * V, (i + 1) * V), rng, opts);
+        next[i] = pick.token;
+        (responses[i] as number[]).push(pick.token);
+        (logprobs[i] as number[]).push(pick.logprob);
+        (samplingLogprobs[i] as number[]).push(pick.samplingLogprob);
+        if (pick.token === eos) finished[i] = true;
+      }
+      if (s === maxNew - 1 || finished.every(Boolean)) break;
+      const Tk = cache.length + 1;
+      const maskNow = new Float32Array(B * Tk);
+      for (let i = 0; i < B; i++) maskNow.set(keyMask.subarray(i * (P + maxNew), i * (P + maxNew) + Tk), i * Tk);
+      const old = cache;
+      ({ logits, cache } = tidy(() => {
+        const out = model.step(tf.tensor1d(next, 'int32'), tf.tensor1d(positions, 'int32'), tf.tensor2d(maskNow, [B, Tk]), old);
+        return { logits: model.logits(out.hidden), cache: out.cache };
+      }));
+      disposeCache(old);
+    }
+  } finally {
+    if (!logits.isDisposed) logits.dispose();
+    disposeCache(cache);
+  }
+  return { responses, logprobs, samplingLogprobs, finished };
+}
+
+interface Pick {
+  token: number;
+  logprob: number;
+  samplingLogprob: number;
+}
+
+/** Samples one token from one row of logits (float64 math on the host). */
+export function sampleRow(logits: ArrayLike<number>, rng: Rng, opts: Omit<GenerateOptions, 'maxNewTokens'>): Pick {
+  const V = logits.length;
+  const temperature = opts.temperature ?? 1;
+  if (temperature === 0) {
+    let best = 0;
+    for (let j = 1; j < V; j++) if ((logits[j] as number) > (logits[best] as number)) best = j;
+    // Greedy: the reported logprob is the policy's at temperature 1.
+    return { token: best, logprob: logSoftmaxAt(logits, best, 1), samplingLogprob: 0 };
+  }
+  let max = -Infinity;
+  for (let j = 0; j < V; j++) max = Math.max(max, (logits[j] as number) / temperature);
+  const p = new Float64Array(V);
+  let z = 0;
+  for (let j = 0; j < V; j++) z += p[j] = Math.exp((logits[j] as number) / temperature - max);
+  for (let j = 0; j < V; j++) (p[j] as number) /= z;
+
+  // Truncation as in Hugging Face's warpers: top-k first, then top-p over the
+  // renormalised top-k distribution. Candidates sorted by probability, ties by id.
+  const topK = opts.topK && opts.topK > 0 && opts.topK < V ? opts.topK : V;
+  const topP = opts.topP !== undefined && opts.topP < 1 ? opts.topP : 1;
+  let ids: number[] = [];
+  let total = 1;
+  if (topK < V || topP < 1) {
+    ids = Array.from({ length: V }, (_, j) => j).sort((a, b) => (p[b] as number) - (p[a] as number) || a - b);
+    ids.length = topK;
+    total = 0;
+    for (const j of ids) total += p[j] as number;
+    if (topP < 1) {
+      let mass = 0;
+      let n = 0;
+      while (n < ids.length && (n === 0 || mass < topP * total)) mass += p[ids[n++] as number] as number;
+      ids.length = n;
+      total = mass;
+    }
+  } else {
+    for (let j = 0; j < V; j++) ids.push(j);
+  }
+  let u = rng.next() * total;
+  let token = ids[ids.length - 1] as number; // if rounding leaves u ≥ 0 at the end
+  for (const j of ids) {
+    u -= p[j] as number;
+    if (u < 0) {
+      token = j;
+      break;
+    }
+  }
+  return {
+    token,
+    logprob: Math.log(p[token] as number),
+    samplingLogprob: Math.log((p[token] as number) / total),
+  };
+}
+
+function logSoftmaxAt(logits: ArrayLike<number>, idx: number, temperature: number): number {
+  let max = -Infinity;
+  for (let j = 0; j < logits.length; j++) max = Math.max(max, (logits[j] as number) / temperature);
+  let z = 0;
+  for (let j = 0; j < logits.length; j++) z += Math.exp((logits[j] as number) / temperature - max);
+  return (logits[idx] as number) / temperature - max - Math.log(z);
+}
+
+export interface SequenceLogprobs {
+  /** [B] rows of per-response-token log-probs (length = each row's response length). */
+  logprobs: number[][];
+  /** Per-token entropies of the policy at the same positions, if asked. */
+  entropies?: number[][];
+}
+
+/**
+ * log π(response token | prefix) of GIVEN responses under `model`, one
+ * forward pass per batch (temperature 1): old log-probs for the PPO ratio and
+ * the reference policy's log-probs for the KL penalty.
+ */
+export async function sequenceLogprobs(
+  model: PolicyModel,
+  batch: SequenceBatch,
+  opts: { entropies?: boolean } = {},
+): Promise<SequenceLogprobs> {
+  const { batchSize: B, promptLen: P, responseLen: R } = batch;
+  if (R === 0) return { logprobs: batch.responseLengths.map(() => []), ...(opts.entropies ? { entropies: batch.responseLengths.map(() => []) } : {}) };
+  const [lp, ent] = tf.tidy(() => {
+    const { hidden } = model.forward(batchTensors(batch));
+    const logits = model.logits(responseHidden(hidden, B, P, R, model.config.dModel)); // [B·R, V]
+    const targets = tf.oneHot(tf.tensor1d(batch.responseIds, 'int32'), model.config.vocabSize, 1, 0, 'float32') as tf.Tensor2D;
+    const out: tf.Tensor[] = [tokenLogprobs(logits, targets)];
+    if (opts.entropies) out.push(entropyFromLogits(logits));
+    return out;
+  }) as [tf.Tensor, tf.Tensor | undefined];
+  const logprobs = ragged(await readAndDispose(lp), batch);
+  if (!ent) return { logprobs };
+  return { logprobs, entropies: ragged(await readAndDispose(ent), batch) };
+}
+
+/** Values V(prefix) at the positions predicting each response token, [B] ragged rows. */
+export async function sequenceValues(model: ValueModel, batch: SequenceBatch): Promise<number[][]> {
+  const { batchSize: B, promptLen: P, responseLen: R } = batch;
+  if (R === 0) return batch.responseLengths.map(() => []);
+  const v = tf.tidy(() => model.head(responseHidden(model.forward(batchTensors(batch)).hidden, B, P, R, model.config.dModel)));
+  return ragged(await readAndDispose(v), batch);
+}
+
+/** Flat [B·R] host values → one row per sequence, cut to its response length. */
+export function ragged(flat: Float32Array, batch: SequenceBatch): number[][] {
+  const R = batch.responseLen;
+  return batch.responseLengths.map((n, i) => Array.from(flat.subarray(i * R, i * R + n)));
+}
+
+async function readAndDispose(t: tf.Tensor): Promise<Float32Array> {
+  const data = (await t.data()) as Float32Array;
+  t.dispose();
+  return data;
+}

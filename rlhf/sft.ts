@@ -1,0 +1,122 @@
+// Supervised fine-tuning: next-token cross-entropy on the response tokens
+// only (the prompt is context, not a target), as in InstructGPT's SFT stage
+// (arXiv 2203.02155).
+import * as tf from '@tensorflow/tfjs';
+import { buildBatch, batchTensors, encodePrompt, encodeResponse, type SequenceBatch } from './batch.js';
+import { responseHidden, type PolicyModel } from './model.js';
+import { tokenLogprobs } from './ops.js';
+import { AdamW, clipByGlobalNorm, namedGrads, type AdamWConfig } from './optim.js';
+import { lrAt, type LrSchedule } from './schedule.js';
+import type { Tokenizer } from './tokenizer.js';
+
+export interface PromptResponse {
+  prompt: string;
+  response: string;
+}
+
+/** Encodes pairs into the shared layout (batch.ts); the response gets EOS so the policy learns to stop. */
+export function sftBatch(tok: Tokenizer, pairs: readonly PromptResponse[], contextLength: number): SequenceBatch {
+  return buildBatch(
+    pairs.map((p) => encodePrompt(tok, p.prompt)),
+    pairs.map((p) => encodeResponse(tok, p.response)),
+    contextLength,
+  );
+}
+
+/**
+ * Log-probabilities [B, R] of each batch row's response tokens under the
+ * policy, differentiable, from one forward pass; logits are computed only at
+ * the R positions that predict response tokens. Call inside a tidy.
+ */
+export function responseLogprobs(model: PolicyModel, batch: SequenceBatch): { logprobs: tf.Tensor2D; logits: tf.Tensor2D } {
+  const { batchSize: B, promptLen: P, responseLen: R } = batch;
+  const { hidden } = model.forward(batchTensors(batch));
+  const logits = model.logits(responseHidden(hidden, B, P, R, model.config.dModel)); // [B·R, V]
+  const targets = tf.oneHot(tf.tensor1d(batch.responseIds, 'int32'), model.config.vocabSize, 1, 0, 'float32') as tf.Tensor2D;
+  return { logprobs: tf.reshape(tokenLogprobs(logits, targets), [B, R]), logits };
+}
+
+/** Mean negative log-likelihood per response token (masked). Call inside a tidy. */
+export function sftLoss(model: PolicyModel, batch: SequenceBatch): tf.Scalar {
+  const { logprobs } = responseLogprobs(model, batch);
+  const mask = tf.tensor2d(batch.responseMask, [batch.batchSize, batch.responseLen]);
+  return tf.div(tf.neg(tf.sum(tf.mul(logprobs, mask))), Math.max(1, countTokens(batch))) as tf.Scalar;
+}
+
+export interface SftConfig {
+  schedule: LrSchedule;
+  optimizer?: AdamWConfig;
+  /** Global gradient-norm clip (default 1.0; 0 or Infinity disables). */
+  maxGradNorm?: number;
+}
+
+export interface SftStepResult {
+  loss: number;
+  /** Pre-clip global gradient norm. */
+  gradNorm: number;
+  lr: number;
+  /** Response tokens the loss averaged over. */
+  tokens: number;
+}
+
+/**
+ * One optimizer step per `step(batch)` call, so the caller can heartbeat or
+ * checkpoint between steps. Loss and grad norm come back in one device read.
+ */
+export class SftTrainer {
+  readonly optimizer: AdamW;
+
+  constructor(
+    readonly model: PolicyModel,
+    readonly config: SftConfig,
+  ) {
+    this.optimizer = new AdamW(model.params, config.optimizer);
+  }
+
+  /** Steps taken so far (the optimizer's count, restored with its state). */
+  get stepCount(): number {
+    return this.optimizer.step;
+  }
+
+  async step(batch: SequenceBatch): Promise<SftStepResult> {
+    const lr = lrAt(this.config.schedule, this.optimizer.step);
+    const metrics = tf.tidy(() => {
+      const { value, grads } = namedGrads(() => sftLoss(this.model, batch), this.model.params);
+      const { grads: clipped, norm } = clipByGlobalNorm(grads, this.config.maxGradNorm ?? 1.0);
+      this.optimizer.apply(clipped, lr);
+      return tf.stack([value, norm]);
+    });
+    const [loss, gradNorm] = (await readAndDispose(metrics)) as [number, number];
+    return { loss, gradNorm, lr, tokens: countTokens(batch) };
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+}
+
+/** Token-weighted mean response NLL over batches, no gradients. */
+export async function evaluateSft(model: PolicyModel, batches: Iterable<SequenceBatch>): Promise<{ loss: number; tokens: number }> {
+  let total = 0;
+  let tokens = 0;
+  for (const batch of batches) {
+    const n = countTokens(batch);
+    const loss = tf.tidy(() => sftLoss(model, batch));
+    const [l] = (await readAndDispose(loss)) as [number];
+    total += l * n;
+    tokens += n;
+  }
+  return { loss: tokens ? total / tokens : NaN, tokens };
+}
+
+function countTokens(batch: SequenceBatch): number {
+  let n = 0;
+  for (const m of batch.responseMask) n += m;
+  return n;
+}
+
+async function readAndDispose(t: tf.Tensor): Promise<number[]> {
+  const data = await t.data();
+  t.dispose();
+  return Array.from(data);
+}

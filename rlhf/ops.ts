@@ -56,11 +56,19 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tens
   return b ? tf.add(y, b) : y;
 }
 
+/** float32 one-hot [N, depth] of int32 ids [N]. */
+export function oneHot(ids: tf.Tensor1D, depth: number): tf.Tensor2D {
+  // wasm's OneHot kernel ignores the dtype argument and writes int32 bit
+  // patterns into the float32 buffer, so cast there instead.
+  if (onWasm()) return tf.cast(tf.oneHot(ids, depth), 'float32') as tf.Tensor2D;
+  return tf.oneHot(ids, depth, 1, 0, 'float32') as tf.Tensor2D;
+}
+
 /** Rows of `table` [V, d] at int32 `ids` [N] → [N, d]. */
 export function embed(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
   // gather's gradient needs UnsortedSegmentSum, which wasm lacks.
   if (!onWasm()) return tf.gather(table, ids);
-  return matmul(tf.oneHot(ids, table.shape[0], 1, 0, 'float32') as tf.Tensor2D, table);
+  return matmul(oneHot(ids, table.shape[0]), table);
 }
 
 /**

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { batchTensors, buildBatch, type SequenceBatch } from './batch.js';
 import { disposeCache, responseHidden, type KVCache, type PolicyModel, type ValueModel } from './model.js';
-import { entropyFromLogits, tidy, tokenLogprobs } from './ops.js';
+import { entropyFromLogits, oneHot, tidy, tokenLogprobs } from './ops.js';
 import type { Rng } from './rng.js';
 import { EOS, PAD } from './tokenizer.js';
 
@@ -197,7 +197,7 @@ export async function sequenceLogprobs(
   const [lp, ent] = tf.tidy(() => {
     const { hidden } = model.forward(batchTensors(batch));
     const logits = model.logits(responseHidden(hidden, B, P, R, model.config.dModel)); // [B·R, V]
-    const targets = tf.oneHot(tf.tensor1d(batch.responseIds, 'int32'), model.config.vocabSize, 1, 0, 'float32') as tf.Tensor2D;
+    const targets = oneHot(tf.tensor1d(batch.responseIds, 'int32'), model.config.vocabSize);
     const out: tf.Tensor[] = [tokenLogprobs(logits, targets)];
     if (opts.entropies) out.push(entropyFromLogits(logits));
     return out;

@@ -21,3 +21,11 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
     if (!(Math.abs(a - e) <= atol + rtol * Math.abs(e))) throw new Error(`${what}[${i}]: ${a} vs expected ${e} (atol ${atol}, rtol ${rtol})`);
   }
 }
+
+/**
+ * Options for learning tests: skipped on the pure-JS cpu backend (minutes
+ * there) unless CRLHF_CPU_SLOW=1, so `CRLHF_BACKEND=cpu` runs the fast subset.
+ */
+export function slowTest(): { skip?: string } {
+  return tf.getBackend() === 'cpu' && process.env.CRLHF_CPU_SLOW !== '1' ? { skip: 'learning test: slow on the cpu backend (CRLHF_CPU_SLOW=1 runs it)' } : {};
+}

@@ -1,4 +1,4 @@
-import { before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { setup, assertClose } from './helpers.js';
@@ -9,7 +9,7 @@ import { batchTensors, buildBatch, lastTokenSelector } from '../../../rlhf/batch
 import { sftLoss } from '../../../rlhf/sft.js';
 import { namedGrads } from '../../../rlhf/optim.js';
 
-before(setup);
+await setup();
 
 const CFG: TransformerConfig = { vocabSize: 7, contextLength: 10, dModel: 8, nHeads: 2, nLayers: 2 };
 // Rows of different prompt and response lengths, so the check covers masking and positions.

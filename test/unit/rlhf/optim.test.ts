@@ -1,14 +1,14 @@
-import { before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { setup, assertClose } from './helpers.js';
 import { AdamW, clipByGlobalNorm } from '../../../rlhf/optim.js';
 import { lrAt } from '../../../rlhf/schedule.js';
 
-before(setup);
+await setup();
 
 function params(): Map<string, tf.Variable> {
-  return new Map([
+  return new Map<string, tf.Variable>([
     ['w', tf.variable(tf.tensor2d([[1, -2]]))],
     ['b', tf.variable(tf.tensor1d([0.5]))],
   ]);

@@ -1,4 +1,4 @@
-import { before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { setup, assertClose } from './helpers.js';
@@ -8,7 +8,7 @@ import { buildBatch } from '../../../rlhf/batch.js';
 import { generate, sampleRow, sequenceLogprobs } from '../../../rlhf/sampling.js';
 import { randomizeWeights } from './model-helpers.js';
 
-before(setup);
+await setup();
 
 // Weights far from the N(0, 0.02) init, so log-probs differ clearly between tokens.
 function tinyPolicy(seed: number): PolicyModel {

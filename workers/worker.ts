@@ -55,7 +55,10 @@ function installRuntime(): void {
         trace() {},
         debug() {},
         info() {},
-        warn: (m: string, meta?: unknown) => console.warn(`[temporal] ${m}`, meta ?? ''),
+        warn: (m: string, meta?: unknown) => {
+          // Activity-only queues are expected to have no workflows.
+          if (!m.startsWith('No workflows registered')) console.warn(`[temporal] ${m}`, meta ?? '');
+        },
         error: (m: string, meta?: unknown) => console.error(`[temporal] ${m}`, meta ?? ''),
       },
     });

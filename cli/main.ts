@@ -1,0 +1,91 @@
+// The crlhf command line: commander for parsing and help; every command's
+// work lives in its own module.
+import { Command, Option } from 'commander';
+import { stateDir } from '../common/dirs.js';
+import { temporalSettings } from '../common/temporal.js';
+import { serverStatus, startTemporalServer, stopServer } from '../infra/servers.js';
+import { ALL_QUEUES, startWorkers, type QueueKind } from '../workers/worker.js';
+import { runDoctor } from './doctor.js';
+import { reportError } from './errors.js';
+
+const say = (msg: string) => process.stderr.write(`${msg}\n`);
+
+const program = new Command()
+  .name('crlhf')
+  .description('RLHF experiments with contrastive rewards (arXiv 2403.07708) as durable Temporal workflows')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .addHelpText(
+    'after',
+    `
+Without TEMPORAL_ADDRESS, commands use the embedded default: a local Temporal
+server under $CRLHF_STATE_DIR (default ~/.local/state/contrastive-rlhf), built
+on first use, a file:// store beside it, and an in-process worker.
+Environment variables are listed in the README.`,
+  );
+
+program
+  .command('doctor')
+  .description('self-check: start the local Temporal server and store, run a tiny workflow, print the Web UI address and the tensor backend')
+  .option('--json', 'print one JSON object')
+  .action(async (opts: { json?: boolean }) => {
+    const r = await runDoctor(say);
+    if (opts.json) {
+      console.log(JSON.stringify(r, null, 2));
+    } else {
+      console.log(`Temporal:  ${r.temporal.address} (namespace ${r.temporal.namespace}${r.temporal.embedded ? `, embedded server ${r.temporal.version ?? ''}` : ''})`);
+      if (r.temporal.ui) console.log(`Web UI:    ${r.temporal.ui}`);
+      console.log(`Store:     ${r.store.uri} (${r.store.writable ? 'writable' : 'NOT writable'})`);
+      console.log(`Backend:   ${r.backend.name} (${r.backend.threads} threads; ${r.backend.detail})`);
+      console.log(`Workflow:  ${r.workflow.id} completed in ${r.workflow.seconds.toFixed(1)}s${r.workflow.ui ? `\n           ${r.workflow.ui}` : ''}`);
+      console.log(r.ok ? 'doctor: all checks passed' : 'doctor: some checks FAILED');
+    }
+    if (!r.ok) process.exitCode = 1;
+  });
+
+program
+  .command('worker')
+  .description('run a worker that polls the task queues of TEMPORAL_ADDRESS until interrupted')
+  .addOption(new Option('--queues <list>', 'comma-separated queues to poll').default(ALL_QUEUES.join(',')))
+  .option('--compute-hosts <n>', 'concurrent tensor-heavy activities (child processes)', (v) => Number(v))
+  .action(async (opts: { queues: string; computeHosts?: number }) => {
+    const kinds = opts.queues.split(',').map((q) => q.trim()) as QueueKind[];
+    for (const k of kinds) if (!ALL_QUEUES.includes(k)) throw new Error(`unknown queue "${k}"; expected some of ${ALL_QUEUES.join(', ')}`);
+    const settings = temporalSettings();
+    const running = await startWorkers({ settings, queues: kinds, computeHosts: opts.computeHosts });
+    say(`worker ${running.identity} polling ${kinds.join(',')} on ${settings.address} (task queue prefix ${settings.taskQueue})`);
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void running.shutdown());
+    await running.done;
+  });
+
+const server = program.command('server').description('the embedded Temporal server under the state directory');
+server
+  .command('start')
+  .description('start it (built on first use)')
+  .action(async () => {
+    const rec = (await serverStatus(stateDir(), 'temporal')) ?? (await startTemporalServer({ stateDir: stateDir(), say }));
+    console.log(`Temporal server on ${rec.host}:${rec.port}, Web UI http://${rec.host}:${rec.uiPort}, database ${rec.dbFile}`);
+  });
+server
+  .command('stop')
+  .description('stop it')
+  .action(async () => {
+    console.log((await stopServer(stateDir(), 'temporal')) ? 'Temporal server stopped' : 'no Temporal server was running');
+  });
+server
+  .command('status')
+  .description('say whether it runs, where')
+  .action(async () => {
+    const rec = await serverStatus(stateDir(), 'temporal');
+    if (!rec) {
+      console.log(`no Temporal server running for ${stateDir()}`);
+      process.exitCode = 1;
+    } else console.log(`Temporal server on ${rec.host}:${rec.port} (pid ${rec.pid}), Web UI http://${rec.host}:${rec.uiPort}, database ${rec.dbFile}`);
+  });
+
+program.exitOverride();
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.exitCode = reportError(err);
+}

@@ -93,16 +93,23 @@ export function backoffDelayMs(retryIndex: number, baseMs: number, maxMs: number
   return d / 2 + (rng() * d) / 2;
 }
 
+/** {baseUrl}/chat/completions, with the base URL's query (e.g. Azure's api-version) kept. */
+export function chatCompletionsUrl(baseUrl: string): URL {
+  const u = new URL(baseUrl);
+  u.pathname = `${u.pathname.replace(/\/+$/, '')}/chat/completions`;
+  return u;
+}
+
 /** Origin and path only: a base URL may carry user:password or a key in its query. */
 export function safeEndpoint(baseUrl: string): string {
-  const u = new URL(`${baseUrl.replace(/\/+$/, '')}/chat/completions`);
+  const u = chatCompletionsUrl(baseUrl);
   return `${u.origin}${u.pathname}`;
 }
 
 type Attempt = { ok: true; result: ChatResult } | { ok: false; reason: string; retryAfterMs: number | null };
 
 export function createChatClient(opts: ChatClientOptions): ChatClient {
-  const url = `${opts.baseUrl.replace(/\/+$/, '')}/chat/completions`;
+  const url = chatCompletionsUrl(opts.baseUrl).toString();
   const endpoint = safeEndpoint(opts.baseUrl);
   const doFetch = opts.fetch ?? fetch;
   const apiKey = opts.apiKey;

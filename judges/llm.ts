@@ -14,7 +14,10 @@ import type { Judge, JudgeOptions, JudgePair, Judgment, LlmCallRecord, Order } f
 
 export const LlmJudgeConfigSchema = z
   .object({
-    baseUrl: z.url({ protocol: /^https?$/ }).describe('Base URL of the OpenAI-compatible API, e.g. https://api.openai.com/v1; /chat/completions is appended.'),
+    baseUrl: z
+      .url({ protocol: /^https?$/ })
+      .refine((u) => { const p = new URL(u); return p.username === '' && p.password === ''; }, 'must not contain credentials; the key goes in the variable named by apiKeyEnv')
+      .describe('Base URL of the OpenAI-compatible API, e.g. https://api.openai.com/v1; /chat/completions is appended.'),
     model: z.string().min(1).describe('Judge model name, e.g. gpt-4o-mini.'),
     apiKeyEnv: z.string().min(1).default('OPENAI_API_KEY').describe('Name of the environment variable that holds the API key (the key itself never goes in a config).'),
     temperature: z.number().min(0).max(2).default(0).describe('Sampling temperature of the judge; 0 for reproducible verdicts.'),

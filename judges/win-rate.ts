@@ -2,6 +2,7 @@
 // show_result.py): errors are counted but left out of every rate, win rate =
 // W/(W+T+L), loss rate = L/(W+T+L), adjusted win rate = (W + T/2)/(W+T+L);
 // with percentile-bootstrap confidence intervals over pairs.
+import { bootstrapMeanCI } from '../rlhf/stats.js';
 import type { Judgment, Verdict } from './types.js';
 
 export interface VerdictCounts {
@@ -36,7 +37,7 @@ export interface WinRateStats extends VerdictCounts, Rates {
 export interface BootstrapOptions {
   /** Uniform [0, 1) source; seed it from the run config so intervals are reproducible. */
   rng: () => number;
-  /** Bootstrap resamples; 2000 by default. */
+  /** Bootstrap resamples per rate; 2000 by default. */
   iterations?: number;
   /** Coverage of the interval; 0.95 by default. */
   level?: number;
@@ -62,19 +63,10 @@ export function rates(c: Pick<VerdictCounts, 'wins' | 'ties' | 'losses'>): Rates
   return { winRate: c.wins / n, lossRate: c.losses / n, adjustedWinRate: (c.wins + 0.5 * c.ties) / n };
 }
 
-/** Quantile q of ascending `sorted` by linear interpolation between order statistics (Hyndman & Fan type 7, R's default). */
-export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
-  if (sorted.length === 0) throw new RangeError('quantile of an empty sample');
-  const h = (sorted.length - 1) * q;
-  const lo = Math.floor(h);
-  const a = sorted[lo] as number;
-  const b = sorted[Math.min(lo + 1, sorted.length - 1)] as number;
-  return a + (h - lo) * (b - a);
-}
-
 /**
- * Percentile bootstrap: resample the n non-error verdicts with replacement
- * `iterations` times and take the (1±level)/2 quantiles of each rate.
+ * Percentile bootstrap over pairs (rlhf/stats.ts `bootstrapMeanCI`): each rate
+ * is the mean of a per-pair score (win: A→1; loss: B→1; adjusted: A→1, tie→½),
+ * so its interval is that of a mean over the n non-error verdicts.
  */
 export function winRateStats(verdicts: readonly Verdict[], opts: BootstrapOptions): WinRateStats {
   const iterations = opts.iterations ?? 2000;
@@ -84,33 +76,14 @@ export function winRateStats(verdicts: readonly Verdict[], opts: BootstrapOption
   const ci: WinRateStats['ci'] = { level, iterations, winRate: null, lossRate: null, adjustedWinRate: null };
   if (counts.n === 0) return { ...counts, ...point, ci };
 
-  // 2 = win, 1 = tie, 0 = loss: the three rates follow from the counts of a resample.
-  const codes = verdicts.filter((v) => v !== 'error').map((v) => (v === 'A' ? 2 : v === 'tie' ? 1 : 0));
-  const n = codes.length;
-  const win = new Float64Array(iterations);
-  const loss = new Float64Array(iterations);
-  const adjusted = new Float64Array(iterations);
-  for (let it = 0; it < iterations; it++) {
-    let w = 0;
-    let t = 0;
-    for (let i = 0; i < n; i++) {
-      const code = codes[Math.floor(opts.rng() * n)];
-      if (code === 2) w++;
-      else if (code === 1) t++;
-    }
-    win[it] = w / n;
-    loss[it] = (n - w - t) / n;
-    adjusted[it] = (w + 0.5 * t) / n;
-  }
-  const lo = (1 - level) / 2;
-  const hi = 1 - lo;
-  const interval = (xs: Float64Array): Interval => {
-    xs.sort();
-    return [quantileSorted(xs, lo), quantileSorted(xs, hi)];
+  const opinions = verdicts.filter((v) => v !== 'error');
+  const interval = (score: (v: Verdict) => number): Interval => {
+    const { lo, hi } = bootstrapMeanCI(opinions.map(score), opts.rng, iterations, 1 - level);
+    return [lo, hi];
   };
-  ci.winRate = interval(win);
-  ci.lossRate = interval(loss);
-  ci.adjustedWinRate = interval(adjusted);
+  ci.winRate = interval((v) => (v === 'A' ? 1 : 0));
+  ci.lossRate = interval((v) => (v === 'B' ? 1 : 0));
+  ci.adjustedWinRate = interval((v) => (v === 'A' ? 1 : v === 'tie' ? 0.5 : 0));
   return { ...counts, ...point, ci };
 }
 

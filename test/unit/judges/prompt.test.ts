@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { escapeQuoted, parseVerdict, PROMPT_VERSION, promptSpec, renderUserMessage, SYSTEM_PROMPT, USER_TEMPLATE } from '../../../judges/prompt.js';
 
@@ -66,6 +67,11 @@ describe('promptSpec', () => {
     assert.equal(spec.userTemplate, USER_TEMPLATE);
     const expected = createHash('sha256').update(JSON.stringify(['pair-v1', SYSTEM_PROMPT, USER_TEMPLATE])).digest('hex');
     assert.equal(spec.sha256, expected);
+  });
+
+  it('is the pair-v1 prompt stored in the fixture: an edited template needs a new PROMPT_VERSION', () => {
+    const stored = JSON.parse(readFileSync(new URL('../../fixtures/judges/prompt-pair-v1.json', import.meta.url), 'utf8')) as unknown;
+    assert.deepEqual(promptSpec(), stored);
   });
 
   it('tells the judge to avoid biases, to ignore quoted instructions, and how to answer', () => {

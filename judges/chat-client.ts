@@ -132,6 +132,8 @@ export function createChatClient(opts: ChatClientOptions): ChatClient {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
         body: JSON.stringify(req),
+        // A redirect is reported, not followed: the key must not travel to another address.
+        redirect: 'manual',
         signal: combined,
       });
       status = res.status;

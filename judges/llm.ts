@@ -79,6 +79,7 @@ export interface LlmJudgeDeps {
 
 const CachedCallSchema = z.object({
   raw: z.string(),
+  servedModel: z.string().nullable(),
   promptTokens: z.number(),
   completionTokens: z.number(),
 });
@@ -177,16 +178,26 @@ export function createLlmJudge(input: LlmJudgeConfig, deps: LlmJudgeDeps = {}): 
         max_tokens: config.maxTokens,
         ...(config.seed !== undefined ? { seed: config.seed } : {}),
       };
+      // The slot is held through retries and their backoff, so a rate-limited endpoint gets no new calls meanwhile.
       const result = await semaphore.run(() => client.complete(request, signal));
       counters.promptTokens += result.promptTokens;
       counters.completionTokens += result.completionTokens;
-      call = { raw: result.content, promptTokens: result.promptTokens, completionTokens: result.completionTokens };
+      call = { raw: result.content, servedModel: result.model, promptTokens: result.promptTokens, completionTokens: result.completionTokens };
       await cachePut(key, call);
     }
 
     const label = parseVerdict(call.raw);
     if (label === null) counters.unparseable++;
-    return { order, raw: call.raw, label, verdict: label === null ? null : labelToArm(label, order), cached, promptTokens: call.promptTokens, completionTokens: call.completionTokens };
+    return {
+      order,
+      raw: call.raw,
+      label,
+      verdict: label === null ? null : labelToArm(label, order),
+      cached,
+      servedModel: call.servedModel,
+      promptTokens: call.promptTokens,
+      completionTokens: call.completionTokens,
+    };
   }
 
   async function judgePair(pair: JudgePair, signal: AbortSignal): Promise<Judgment> {
@@ -215,7 +226,7 @@ export function createLlmJudge(input: LlmJudgeConfig, deps: LlmJudgeDeps = {}): 
     // request outlives this function. Finished calls stay in the cache.
     const stop = new AbortController();
     const signal = opts.signal ? AbortSignal.any([opts.signal, stop.signal]) : stop.signal;
-    let failure: { err: unknown } | null = null;
+    const failures: unknown[] = [];
     let done = 0;
     const settled = await Promise.allSettled(
       pairs.map(async (pair) => {
@@ -224,15 +235,13 @@ export function createLlmJudge(input: LlmJudgeConfig, deps: LlmJudgeDeps = {}): 
           opts.onProgress?.(++done, pairs.length);
           return judgment;
         } catch (err) {
-          if (failure === null) {
-            failure = { err };
-            stop.abort(err);
-          }
+          // The first failure is the cause; the rest are its abort echoing back.
+          if (failures.push(err) === 1) stop.abort(err);
           throw err;
         }
       }),
     );
-    if (failure !== null) throw (failure as { err: unknown }).err;
+    if (failures.length > 0) throw failures[0];
     return settled.map((s) => (s as PromiseFulfilledResult<Judgment>).value);
   }
 

@@ -34,6 +34,8 @@ export interface LlmCallRecord {
   /** `label` mapped back to arms; null when unparseable. */
   verdict: Exclude<Verdict, 'error'> | null;
   cached: boolean;
+  /** The model the server says answered (often a dated snapshot of the configured one), or null. */
+  servedModel: string | null;
   promptTokens: number;
   completionTokens: number;
 }

@@ -123,7 +123,7 @@ export async function startFakeOpenAI(opts: FakeOptions = {}): Promise<FakeOpenA
               JSON.stringify({
                 id: `chatcmpl-${recorded.index}`,
                 object: 'chat.completion',
-                model: body?.model ?? 'unknown',
+                model: `${body?.model ?? 'unknown'}-2025-01-01`,
                 choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }],
                 usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
               }),

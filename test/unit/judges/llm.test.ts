@@ -57,10 +57,10 @@ describe('LLM judge over a fake Chat Completions server', () => {
     );
     const d0 = out[0]!.detail as LlmJudgmentDetail;
     assert.deepEqual(
-      d0.calls.map((c) => [c.order, c.label, c.verdict, c.cached]),
+      d0.calls.map((c) => [c.order, c.label, c.verdict, c.cached, c.servedModel, c.promptTokens, c.completionTokens]),
       [
-        ['AB', 'A', 'A', false],
-        ['BA', 'B', 'A', false],
+        ['AB', 'A', 'A', false, 'judge-model-2025-01-01', 100, 20],
+        ['BA', 'B', 'A', false, 'judge-model-2025-01-01', 100, 20],
       ],
     );
     assert.equal(d0.consistent, true);
@@ -292,9 +292,10 @@ describe('LLM judge over a fake Chat Completions server', () => {
       assert.equal(fake.requests.length, 3);
     });
 
-    for (const status of [400, 401, 403, 404, 422]) {
-      it(`does not retry HTTP ${status}, and its error names the status and endpoint but not the key`, async () => {
-        fake.rule = () => ({ kind: 'status', status, body: JSON.stringify({ error: { message: `Incorrect API key provided: ${KEY}. Also sk-ab***yz.` } }) });
+    for (const status of [307, 400, 401, 403, 404, 422]) {
+      it(`does not retry or follow HTTP ${status}, and its error names the status and endpoint but not the key`, async () => {
+        const body = JSON.stringify({ error: { message: `Incorrect API key provided: ${KEY}. Also sk-ab***yz.` } });
+        fake.rule = () => ({ kind: 'status', status, body, headers: { location: '/v1/elsewhere' } });
         const judge = makeJudge(fake, { concurrency: 1 });
         await assert.rejects(judge.judge([pair(0, 'a', 'b')]), (err: unknown) => {
           assert.ok(err instanceof ConfigError);
@@ -334,6 +335,7 @@ describe('LLM judge over a fake Chat Completions server', () => {
       out.map((j) => j.verdict),
       ['B', 'B', 'tie', 'A', 'A'],
     );
+    assert.deepEqual(await makeJudge(fake).judge([]), []);
     assert.deepEqual(progress, [
       [1, 5],
       [2, 5],
@@ -376,6 +378,12 @@ describe('LLM judge over a fake Chat Completions server', () => {
         out1.map((j) => j.verdict),
       );
       assert.ok(out2.every((j) => (j.detail as LlmJudgmentDetail).calls.every((c) => c.cached)));
+      // Apart from the cached flags, the second run's judgments are the first run's.
+      const uncached = out2.map((j) => {
+        const d = j.detail as LlmJudgmentDetail;
+        return { ...j, detail: { ...d, calls: d.calls.map((c) => ({ ...c, cached: false })) } };
+      });
+      assert.deepEqual(uncached, out1);
       const u = second.usage();
       assert.deepEqual([u.cacheHits, u.cacheMisses, u.requests, u.promptTokens, u.completionTokens], [6, 0, 0, 0, 0]);
     });
@@ -427,9 +435,11 @@ describe('LLM judge over a fake Chat Completions server', () => {
 
     it('ignores a cache entry of the wrong shape', async () => {
       const cache = new MemoryJudgmentCache();
+      const keys: string[] = [];
+      const recording: JudgmentCache = { get: (k) => cache.get(k), put: (k, v) => (keys.push(k), cache.put(k, v)) };
       const p = [pair(0, 'aaa', 'b')];
-      await makeJudge(fake, {}, { cache }).judge(p);
-      const keys = [...(cache as unknown as { entries: Map<string, string> }).entries.keys()];
+      await makeJudge(fake, {}, { cache: recording }).judge(p);
+      assert.equal(keys.length, 2);
       for (const k of keys) await cache.put(k, { raw: 42 });
       const judge = makeJudge(fake, {}, { cache });
       await judge.judge(p);

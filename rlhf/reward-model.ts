@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { batchTensors, buildBatch, encodePrompt, encodeResponse, lastTokenSelector, type SequenceBatch } from './batch.js';
 import { bradleyTerryLoss } from './losses.js';
 import type { RewardModel } from './model.js';
-import { AdamW, clipByGlobalNorm, namedGrads, type AdamWConfig } from './optim.js';
+import { AdamW, namedGrads, type AdamWConfig } from './optim.js';
 import { lrAt, type LrSchedule } from './schedule.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -93,8 +93,7 @@ export class RewardTrainer {
         diagnostics = [tf.keep(t.accuracy), tf.keep(t.margin)];
         return t.loss;
       }, this.model.params);
-      const { grads: clipped, norm } = clipByGlobalNorm(grads, this.config.maxGradNorm ?? 1.0);
-      this.optimizer.apply(clipped, lr);
+      const norm = this.optimizer.apply(grads, lr, { maxGradNorm: this.config.maxGradNorm ?? 1.0 });
       const out = tf.stack([value, ...diagnostics, norm]);
       tf.dispose(diagnostics);
       return out;

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { buildBatch, batchTensors, encodePrompt, encodeResponse, type SequenceBatch } from './batch.js';
 import { responseHidden, type PolicyModel } from './model.js';
 import { oneHot, tokenLogprobs } from './ops.js';
-import { AdamW, clipByGlobalNorm, namedGrads, type AdamWConfig } from './optim.js';
+import { AdamW, namedGrads, type AdamWConfig } from './optim.js';
 import { lrAt, type LrSchedule } from './schedule.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -82,8 +82,7 @@ export class SftTrainer {
     const lr = lrAt(this.config.schedule, this.optimizer.step);
     const metrics = tf.tidy(() => {
       const { value, grads } = namedGrads(() => sftLoss(this.model, batch), this.model.params);
-      const { grads: clipped, norm } = clipByGlobalNorm(grads, this.config.maxGradNorm ?? 1.0);
-      this.optimizer.apply(clipped, lr);
+      const norm = this.optimizer.apply(grads, lr, { maxGradNorm: this.config.maxGradNorm ?? 1.0 });
       return tf.stack([value, norm]);
     });
     const [loss, gradNorm] = (await readAndDispose(metrics)) as [number, number];

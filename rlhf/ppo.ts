@@ -1,0 +1,463 @@
+// One PPO iteration of the standard RLHF recipe (Ziegler et al. 2019,
+// arXiv 1909.08593; InstructGPT, arXiv 2203.02155; PPO, arXiv 1707.06347),
+// with contrastive rewards (Shen et al. 2024, arXiv 2403.07708) as a switch:
+//
+//   rollout (KV cache) → score → [contrastive: − baseline aggregate]
+//   → normalise / clip → per-token −β·KL(π‖π_ref), score on the last token
+//   → GAE(γ, λ) → whiten advantages → epochs × shuffled minibatches of the
+//   clipped surrogate and clipped value loss → KL controller update.
+//
+// `rewardMode: 'raw' | 'contrastive'` changes one line; both arms share the rest.
+//
+// Policy and critic are separate networks with separate AdamW optimizers and
+// learning rates (as OpenRLHF's actor/critic), so the value loss needs no
+// coefficient and neither network's clipping or LR schedule affects the other.
+//
+// Old log-probs are recomputed with one forward pass rather than reused from
+// sampling: sampling computes them in float64 on the host from cached-decoding
+// logits, which agree with a forward pass only to float32 tolerance, and the
+// PPO ratio must be exactly 1 on the first minibatch. The difference is
+// reported as `logprobMismatch`.
+import * as tf from '@tensorflow/tfjs';
+import { buildBatch, encodePrompt, selectRows, type SequenceBatch } from './batch.js';
+import { contrastiveReward, type BaselineAggregation, type BaselineStats } from './contrastive.js';
+import { gae } from './gae.js';
+import { klControllerFromConfig, type KLController, type KLControllerConfig } from './kl.js';
+import { policyLoss, valueLoss } from './losses.js';
+import { responseHidden, type PolicyModel, type ValueModel, type RewardModel } from './model.js';
+import { AdamW, namedGrads, type AdamWConfig } from './optim.js';
+import { Rng } from './rng.js';
+import { generate, sequenceLogprobs, sequenceValues, type GenerateOptions } from './sampling.js';
+import { lrAt, type LrSchedule } from './schedule.js';
+import { responseLogprobs } from './sft.js';
+import { clipReward, normalizeScores, shapeTokenRewards, type KlEstimator, type RunningMomentsState, type ScoreNormalization } from './shaping.js';
+import { explainedVariance, mean, std } from './stats.js';
+import { batchTensors } from './batch.js';
+import { whiten } from './whiten.js';
+import { scoreIds } from './reward-model.js';
+import { restoreCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
+import type { Tokenizer } from './tokenizer.js';
+
+export interface PpoConfig {
+  rewardMode: 'raw' | 'contrastive';
+  /** How the k offline baseline rewards of a prompt are aggregated (default mean, as the paper). */
+  baselineAggregation?: BaselineAggregation;
+  /** Use the first k baseline rewards (default all). */
+  baselineK?: number;
+  generation: Omit<GenerateOptions, 'eosId'>;
+  /** KL penalty coefficient β, fixed or adaptive (Ziegler et al.). */
+  kl: KLControllerConfig;
+  /** Per-token KL estimator in the reward (default k1). */
+  klEstimator?: KlEstimator;
+  /** default 1 */
+  gamma?: number;
+  /** default 0.95 */
+  lambda?: number;
+  /** Policy ratio clip ε (default 0.2). */
+  clipRange?: number;
+  /** Value clip around the old values (default 0.2). */
+  valueClipRange?: number;
+  /** Passes over the rollout batch (default 4). */
+  ppoEpochs?: number;
+  /** Rows per update (default: the whole rollout batch). */
+  miniBatchSize?: number;
+  /** default true */
+  whitenAdvantages?: boolean;
+  /** Normalisation of the (contrastive) score before clipping (default 'none'). */
+  scoreNormalization?: ScoreNormalization;
+  /** Clip the final score to ±rewardClip (default: no clip). */
+  rewardClip?: number;
+  /** Stop this iteration's updates once a minibatch's approx KL exceeds this (default: never). */
+  earlyStopApproxKl?: number;
+  /** default 1.0, both networks */
+  maxGradNorm?: number;
+  policyOptim: { schedule: LrSchedule; optimizer?: AdamWConfig };
+  valueOptim: { schedule: LrSchedule; optimizer?: AdamWConfig };
+}
+
+export interface PpoPrompt {
+  id: string;
+  text: string;
+  /** Pre-encoded prompt (default encodePrompt(tokenizer, text)). */
+  ids?: number[];
+  /** This prompt's offline baseline (overrides the trainer's table). */
+  baseline?: BaselineStats;
+}
+
+export interface RolloutSample {
+  promptId: string;
+  prompt: string;
+  response: string;
+  promptIds: number[];
+  /** As generated: EOS included if emitted. */
+  responseIds: number[];
+  finished: boolean;
+}
+
+/** Scores rollouts: a reward model, a gold reward, or anything else. One number per sample. */
+export type RewardFn = (samples: RolloutSample[]) => Promise<number[]> | number[];
+
+/** A RewardFn that scores token ids with a reward model (responses as generated). */
+export function rewardModelRewardFn(rm: RewardModel, opts: { batchSize?: number } = {}): RewardFn {
+  return (samples) =>
+    scoreIds(
+      rm,
+      samples.map((s) => s.promptIds),
+      samples.map((s) => s.responseIds),
+      opts,
+    );
+}
+
+export interface RolloutRecord {
+  promptId: string;
+  prompt: string;
+  response: string;
+  /** Raw reward-function score. */
+  score: number;
+  /** Score after the contrastive baseline, normalisation and clipping. */
+  reward: number;
+  /** Baseline aggregate subtracted (contrastive mode). */
+  baseline?: number;
+  kl: number;
+  length: number;
+}
+
+export interface PpoMetrics {
+  iteration: number;
+  scoreMean: number;
+  scoreStd: number;
+  /** The reward entering the KL shaping (contrastive, normalised, clipped). */
+  rewardMean: number;
+  rewardStd: number;
+  /** Mean over sequences of Σ_t KL_t (the chosen estimator). */
+  klMean: number;
+  /** β used for this iteration's shaping. */
+  klCoef: number;
+  /** β after the controller update. */
+  klCoefNext: number;
+  entropyMean: number;
+  clipFrac: number;
+  approxKl: number;
+  policyLoss: number;
+  valueLoss: number;
+  valueClipFrac: number;
+  explainedVariance: number;
+  policyGradNorm: number;
+  valueGradNorm: number;
+  responseLengthMean: number;
+  /** Fraction of rows that emitted EOS. */
+  finishedFraction: number;
+  /** max |sampling log-prob − forward-pass log-prob| over tokens. */
+  logprobMismatch: number;
+  updates: number;
+  earlyStopped: boolean;
+  policyLr: number;
+  valueLr: number;
+  rolloutMs: number;
+  scoringMs: number;
+  /** Old-policy, reference and value forward passes. */
+  forwardMs: number;
+  updateMs: number;
+  totalMs: number;
+}
+
+export interface PpoIterationResult {
+  metrics: PpoMetrics;
+  rollouts: RolloutRecord[];
+}
+
+export interface PpoTrainerOptions {
+  policy: PolicyModel;
+  /** Frozen copy of the SFT policy. */
+  reference: PolicyModel;
+  value: ValueModel;
+  tokenizer: Tokenizer;
+  rewardFn: RewardFn;
+  config: PpoConfig;
+  /** Seeds sampling and minibatch order (forked into independent streams). */
+  seed: number | string;
+  /** Offline baselines by prompt id (required for rewardMode 'contrastive' unless prompts carry them). */
+  baselines?: { get(promptId: string): BaselineStats | undefined };
+}
+
+export class PpoTrainer {
+  readonly policy: PolicyModel;
+  readonly reference: PolicyModel;
+  readonly value: ValueModel;
+  readonly tokenizer: Tokenizer;
+  readonly config: PpoConfig;
+  readonly policyOptimizer: AdamW;
+  readonly valueOptimizer: AdamW;
+  klController: KLController;
+  iteration = 0;
+  private sampleRng: Rng;
+  private shuffleRng: Rng;
+  private runningMoments: RunningMomentsState | undefined;
+  private readonly rewardFn: RewardFn;
+  private readonly baselines: PpoTrainerOptions['baselines'];
+
+  constructor(opts: PpoTrainerOptions) {
+    this.policy = opts.policy;
+    this.reference = opts.reference;
+    this.value = opts.value;
+    this.tokenizer = opts.tokenizer;
+    this.config = opts.config;
+    this.rewardFn = opts.rewardFn;
+    this.baselines = opts.baselines;
+    const root = new Rng(opts.seed);
+    this.sampleRng = root.fork('ppo.sample');
+    this.shuffleRng = root.fork('ppo.shuffle');
+    this.klController = klControllerFromConfig(opts.config.kl);
+    this.policyOptimizer = new AdamW(this.policy.params, opts.config.policyOptim.optimizer);
+    this.valueOptimizer = new AdamW(this.value.params, opts.config.valueOptim.optimizer);
+  }
+
+  /** One PPO iteration on a batch of prompts. */
+  async step(prompts: readonly PpoPrompt[]): Promise<PpoIterationResult> {
+    const cfg = this.config;
+    const t0 = performance.now();
+    const promptIds = prompts.map((p) => p.ids ?? encodePrompt(this.tokenizer, p.text));
+
+    // 1. Rollout with the KV cache.
+    const gen = await generate(this.policy, promptIds, this.sampleRng, cfg.generation);
+    const empty = gen.responses.findIndex((r) => r.length === 0);
+    if (empty >= 0) throw new Error(`PPO: prompt "${prompts[empty]?.id}" leaves no room for a response in context ${this.policy.config.contextLength}`);
+    const t1 = performance.now();
+
+    // 2. Score.
+    const samples: RolloutSample[] = prompts.map((p, i) => ({
+      promptId: p.id,
+      prompt: p.text,
+      response: this.tokenizer.decode(gen.responses[i] as number[]),
+      promptIds: promptIds[i] as number[],
+      responseIds: gen.responses[i] as number[],
+      finished: gen.finished[i] as boolean,
+    }));
+    const scores = await this.rewardFn(samples);
+    if (scores.length !== samples.length) throw new Error(`PPO: reward function returned ${scores.length} scores for ${samples.length} samples`);
+    scores.forEach((s, i) => {
+      if (!Number.isFinite(s)) throw new Error(`PPO: reward for prompt "${samples[i]?.promptId}" is ${s}`);
+    });
+    const t2 = performance.now();
+
+    // 3. Contrastive baseline, normalisation, clipping (shaping.ts's order).
+    const baselineValues = prompts.map((p) => (cfg.rewardMode === 'contrastive' ? this.baselineFor(p) : undefined));
+    const adjusted = scores.map((s, i) => {
+      const b = baselineValues[i];
+      return b ? contrastiveReward(s, b, cfg.baselineAggregation ?? { kind: 'mean' }, cfg.baselineK) : s;
+    });
+    const norm = normalizeScores(adjusted, cfg.scoreNormalization ?? 'none', this.runningMoments);
+    this.runningMoments = norm.state;
+    const rewards = norm.scores.map((s) => clipReward(s, cfg.rewardClip));
+
+    // 4. Old log-probs, reference log-probs, values: one forward pass each.
+    const batch = buildBatch(promptIds, gen.responses, this.policy.config.contextLength);
+    const old = await sequenceLogprobs(this.policy, batch, { entropies: true });
+    const ref = await sequenceLogprobs(this.reference, batch);
+    const values = await sequenceValues(this.value, batch);
+    const t3 = performance.now();
+
+    // 5. Per-token rewards, GAE, whitening.
+    const beta = this.klController.value;
+    const shaped = rewards.map((score, i) =>
+      shapeTokenRewards({ score, logprobs: old.logprobs[i] as number[], refLogprobs: ref.logprobs[i] as number[], klCoef: beta, estimator: cfg.klEstimator }),
+    );
+    const { advantages: rawAdv, returns } = gae(
+      shaped.map((s) => s.rewards),
+      values,
+      cfg.gamma ?? 1,
+      cfg.lambda ?? 0.95,
+    );
+    const advantages = (cfg.whitenAdvantages ?? true) ? whiten(rawAdv) : rawAdv;
+    const seqKl = shaped.map((s) => s.kl.reduce((a, b) => a + b, 0));
+
+    // 6. PPO epochs over shuffled minibatches.
+    const upd = await this.update(batch, old.logprobs, values, advantages, returns);
+    const t4 = performance.now();
+
+    // 7. KL controller.
+    const klMean = mean(seqKl);
+    this.klController.update(klMean, prompts.length);
+    this.iteration++;
+
+    let mismatch = 0;
+    gen.logprobs.forEach((row, i) => row.forEach((lp, t) => (mismatch = Math.max(mismatch, Math.abs(lp - (old.logprobs[i]?.[t] as number))))));
+    const lengths = gen.responses.map((r) => r.length);
+    const metrics: PpoMetrics = {
+      iteration: this.iteration,
+      scoreMean: mean(scores),
+      scoreStd: std(scores),
+      rewardMean: mean(rewards),
+      rewardStd: std(rewards),
+      klMean,
+      klCoef: beta,
+      klCoefNext: this.klController.value,
+      entropyMean: mean((old.entropies as number[][]).flat()),
+      ...upd,
+      explainedVariance: explainedVariance(values, returns),
+      responseLengthMean: mean(lengths),
+      finishedFraction: mean(gen.finished.map((f) => (f ? 1 : 0))),
+      logprobMismatch: mismatch,
+      rolloutMs: t1 - t0,
+      scoringMs: t2 - t1,
+      forwardMs: t3 - t2,
+      updateMs: t4 - t3,
+      totalMs: performance.now() - t0,
+    };
+    const rollouts: RolloutRecord[] = samples.map((s, i) => {
+      const b = baselineValues[i];
+      return {
+        promptId: s.promptId,
+        prompt: s.prompt,
+        response: s.response,
+        score: scores[i] as number,
+        reward: rewards[i] as number,
+        ...(b ? { baseline: (scores[i] as number) - (adjusted[i] as number) } : {}),
+        kl: seqKl[i] as number,
+        length: s.responseIds.length,
+      };
+    });
+    return { metrics, rollouts };
+  }
+
+  private baselineFor(p: PpoPrompt): BaselineStats {
+    const b = p.baseline ?? this.baselines?.get(p.id);
+    if (!b) throw new Error(`PPO rewardMode 'contrastive': no baseline for prompt "${p.id}"`);
+    return b;
+  }
+
+  private async update(
+    batch: SequenceBatch,
+    oldLogprobs: number[][],
+    oldValues: number[][],
+    advantages: number[][],
+    returns: number[][],
+  ): Promise<Pick<PpoMetrics, 'clipFrac' | 'approxKl' | 'policyLoss' | 'valueLoss' | 'valueClipFrac' | 'policyGradNorm' | 'valueGradNorm' | 'updates' | 'earlyStopped' | 'policyLr' | 'valueLr'>> {
+    const cfg = this.config;
+    const B = batch.batchSize;
+    const R = batch.responseLen;
+    const mb = Math.min(B, cfg.miniBatchSize ?? B);
+    // [B, R] host arrays, zero past each row's length (masked anyway).
+    const pad = (rows: number[][]) => {
+      const out = new Float32Array(B * R);
+      rows.forEach((row, i) => out.set(row, i * R));
+      return out;
+    };
+    const hostOldLp = pad(oldLogprobs);
+    const hostOldV = pad(oldValues);
+    const hostAdv = pad(advantages);
+    const hostRet = pad(returns);
+    const sums = { clipFrac: 0, approxKl: 0, policyLoss: 0, valueLoss: 0, valueClipFrac: 0, policyGradNorm: 0, valueGradNorm: 0 };
+    let updates = 0;
+    let earlyStopped = false;
+    let policyLr = 0;
+    let valueLr = 0;
+    const clipRange = cfg.clipRange ?? 0.2;
+    const valueClip = cfg.valueClipRange ?? 0.2;
+    const maxNorm = cfg.maxGradNorm ?? 1.0;
+    outer: for (let epoch = 0; epoch < (cfg.ppoEpochs ?? 4); epoch++) {
+      const order = this.shuffleRng.shuffle([...Array(B).keys()]);
+      for (let start = 0; start < B; start += mb) {
+        const idx = order.slice(start, start + mb);
+        const sub = selectRows(batch, idx);
+        const rows = (src: Float32Array) => {
+          const out = new Float32Array(idx.length * R);
+          idx.forEach((r, i) => out.set(src.subarray(r * R, (r + 1) * R), i * R));
+          return out;
+        };
+        const shape: [number, number] = [idx.length, R];
+        policyLr = lrAt(cfg.policyOptim.schedule, this.policyOptimizer.step);
+        valueLr = lrAt(cfg.valueOptim.schedule, this.valueOptimizer.step);
+        const stats = tf.tidy(() => {
+          const mask = tf.tensor2d(sub.responseMask, shape);
+          const oldLp = tf.tensor2d(rows(hostOldLp), shape);
+          const adv = tf.tensor2d(rows(hostAdv), shape);
+          const oldV = tf.tensor2d(rows(hostOldV), shape);
+          const ret = tf.tensor2d(rows(hostRet), shape);
+          let pDiag: tf.Tensor[] = [];
+          const pg = namedGrads(() => {
+            const { logprobs } = responseLogprobs(this.policy, sub);
+            const r = policyLoss(logprobs, oldLp, adv, mask, clipRange);
+            pDiag = [tf.keep(r.clipFrac), tf.keep(r.approxKl)];
+            return r.loss;
+          }, this.policy.params);
+          const pNorm = this.policyOptimizer.apply(pg.grads, policyLr, { maxGradNorm: maxNorm });
+          let vDiag: tf.Tensor[] = [];
+          const vg = namedGrads(() => {
+            const h = this.value.forward(batchTensors(sub)).hidden;
+            const v = tf.reshape(this.value.head(responseHidden(h, idx.length, sub.promptLen, R, this.value.config.dModel)), shape);
+            const r = valueLoss(v, oldV, ret, mask, valueClip);
+            vDiag = [tf.keep(r.clipFrac)];
+            return r.loss;
+          }, this.value.params);
+          const vNorm = this.valueOptimizer.apply(vg.grads, valueLr, { maxGradNorm: maxNorm });
+          // [policyLoss, clipFrac, approxKl, valueLoss, valueClipFrac, pNorm, vNorm]
+          const out = tf.stack([pg.value, ...pDiag, vg.value, ...vDiag, pNorm, vNorm]);
+          tf.dispose([...pDiag, ...vDiag]);
+          return out;
+        });
+        const [pl, cf, ak, vl, vcf, pn, vn] = Array.from(await stats.data()) as number[];
+        stats.dispose();
+        sums.policyLoss += pl as number;
+        sums.clipFrac += cf as number;
+        sums.approxKl += ak as number;
+        sums.valueLoss += vl as number;
+        sums.valueClipFrac += vcf as number;
+        sums.policyGradNorm += pn as number;
+        sums.valueGradNorm += vn as number;
+        updates++;
+        if (cfg.earlyStopApproxKl !== undefined && (ak as number) > cfg.earlyStopApproxKl) {
+          earlyStopped = true;
+          break outer;
+        }
+      }
+    }
+    const n = Math.max(1, updates);
+    return {
+      clipFrac: sums.clipFrac / n,
+      approxKl: sums.approxKl / n,
+      policyLoss: sums.policyLoss / n,
+      valueLoss: sums.valueLoss / n,
+      valueClipFrac: sums.valueClipFrac / n,
+      policyGradNorm: sums.policyGradNorm / n,
+      valueGradNorm: sums.valueGradNorm / n,
+      updates,
+      earlyStopped,
+      policyLr,
+      valueLr,
+    };
+  }
+
+  /** Everything needed to continue this run exactly: weights, optimizers, RNGs, β, running moments. */
+  saveCheckpoint(extra: Record<string, unknown> = {}): Promise<Checkpoint> {
+    return saveCheckpoint({
+      step: this.iteration,
+      models: { policy: this.policy, value: this.value, reference: this.reference },
+      optimizers: { policy: this.policyOptimizer, value: this.valueOptimizer },
+      rngs: { sample: this.sampleRng, shuffle: this.shuffleRng },
+      tokenizer: this.tokenizer,
+      klController: this.klController,
+      extra: { ...extra, ppo: { iteration: this.iteration, runningMoments: this.runningMoments ?? null } },
+    });
+  }
+
+  /** Restores a checkpoint from saveCheckpoint into this trainer's models and optimizers. */
+  loadCheckpoint(ckpt: Checkpoint): void {
+    const r = restoreCheckpoint(ckpt, {
+      models: { policy: this.policy, value: this.value, reference: this.reference },
+      optimizers: { policy: this.policyOptimizer, value: this.valueOptimizer },
+    });
+    this.sampleRng = r.rngs.sample as Rng;
+    this.shuffleRng = r.rngs.shuffle as Rng;
+    if (r.klController) this.klController = r.klController;
+    const ppo = r.extra?.ppo as { iteration: number; runningMoments: RunningMomentsState | null } | undefined;
+    this.iteration = ppo?.iteration ?? r.step;
+    this.runningMoments = ppo?.runningMoments ?? undefined;
+  }
+
+  /** Frees the optimizers' state (the models belong to the caller). */
+  dispose(): void {
+    this.policyOptimizer.dispose();
+    this.valueOptimizer.dispose();
+  }
+}

@@ -16,6 +16,8 @@ export interface Column {
   numeric?: boolean;
   /** Shown as a tooltip in HTML and nowhere in Markdown. */
   help?: string;
+  /** Keep short labels (judge names, "a vs b") on one line. */
+  nowrap?: boolean;
 }
 
 export type Block =
@@ -74,7 +76,7 @@ function htmlHead(columns: Column[]): string {
 }
 
 function htmlTd(c: Cell, col: Column | undefined, extra = ''): string {
-  const classes = [col?.numeric ? 'num' : '', typeof c !== 'string' && c.code ? 'code' : ''].filter(Boolean);
+  const classes = [col?.numeric ? 'num' : '', col?.nowrap ? 'nowrap' : '', typeof c !== 'string' && c.code ? 'code' : ''].filter(Boolean);
   const cls = classes.length ? ` class="${classes.join(' ')}"` : '';
   return `<td${cls}${extra}>${htmlCell(c)}</td>`;
 }
@@ -122,7 +124,7 @@ export function toHtml(doc: ReportDoc, plots: Record<string, string>, css: strin
   const meta = doc.meta.map(([k, v]) => `<span class="chip"><span class="k">${escapeHtml(k)}</span> ${escapeHtml(v)}</span>`).join('');
   const nav = doc.sections.map((s) => `<a href="#${escapeHtml(s.id)}">${escapeHtml(s.title)}</a>`).join('');
   const headline = doc.headline
-    ? `<section class="headline tone-${doc.headline.tone}" aria-label="headline"><h2>${escapeHtml(doc.headline.title)}</h2><ul>${doc.headline.lines
+    ? `<section class="headline verdict-${doc.headline.tone}" aria-label="headline"><h2>${escapeHtml(doc.headline.title)}</h2><ul>${doc.headline.lines
         .map((l) => `<li>${escapeHtml(l)}</li>`)
         .join('')}</ul></section>`
     : '';

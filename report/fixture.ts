@@ -63,10 +63,17 @@ evaluation:
   llm: { base_url: "https://api.openai.com/v1", model: gpt-4o-mini }
 `;
 
-const SUBJECTS = ['plot', 'acting', 'music', 'ending', 'story', 'cast', 'pacing', 'dialogue', 'soundtrack', 'scenery', 'score', 'visuals'];
+const SUBJECTS = ['plot', 'acting', 'music', 'ending', 'story', 'cast', 'pacing', 'dialogue', 'soundtrack', 'scenery', 'score', 'script'];
 const NEG = ['bad', 'awful', 'terrible', 'boring', 'dull', 'poor', 'weak', 'annoying'];
 const NEU = ['long', 'slow', 'quiet', 'simple', 'plain', 'familiar'];
 const POS = ['good', 'great', 'lovely', 'superb', 'wonderful', 'brilliant', 'amazing', 'charming'];
+
+// AFINN-165 scores of the words above, so a sample's gold reward matches its text.
+const AFINN: Record<string, number> = {
+  bad: -3, awful: -3, terrible: -3, boring: -3, dull: -2, poor: -2, weak: -2, annoying: -2,
+  good: 3, great: 3, lovely: 3, superb: 5, wonderful: 4, brilliant: 4, amazing: 4, charming: 3,
+};
+const afinn = (text: string) => text.split(' ').reduce((s, w) => s + (AFINN[w] ?? 0), 0);
 
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
 
@@ -251,12 +258,11 @@ export function exampleReportData(): ReportData {
     difficulty: round(p.difficulty, 3),
     bucket: p.bucket,
     baselineMean: round(-p.difficulty * 0.8 + p.offset, 3),
-    responses: arms.map((arm) => ({
-      arm,
-      text: SAMPLE_TEXTS[arm](sampleRng),
-      rmScore: round(p.gold[arm] * 0.8 + p.offset + 0.3 * gaussian(sampleRng), 3),
-      gold: p.gold[arm],
-    })),
+    responses: arms.map((arm) => {
+      const text = SAMPLE_TEXTS[arm](sampleRng);
+      const gold = afinn(text);
+      return { arm, text, rmScore: round(0.8 * gold + p.offset + 0.4 * gaussian(sampleRng), 3), gold };
+    }),
   }));
 
   const bucketRange = (b: string) => {

@@ -97,18 +97,20 @@ export function trainingCurvesSpec(data: ReportData): Spec | null {
     config: CONFIG,
     data: { values: rows },
     facet: { field: 'metric', type: 'nominal', sort: metrics, title: null, header: { labelOrient: 'top', labelAnchor: 'start', labelPadding: 4 } },
-    columns: 3,
+    columns: 4,
     spec: {
-      width: 240,
-      height: 140,
+      width: 205,
+      height: 130,
       mark: { type: 'line', interpolate: 'linear', strokeWidth: 2 },
       encoding: {
-        x: { field: 'iteration', type: 'quantitative', title: 'PPO iteration', axis: { tickMinStep: 1, grid: true } },
-        y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false }, axis: { grid: true, format: '~s' } },
+        x: { field: 'iteration', type: 'quantitative', title: 'PPO iteration', axis: { tickMinStep: 1, grid: true, titleFontWeight: 400, titleColor: '#555' } },
+        y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false }, axis: { grid: true, tickCount: 5 } },
         color: armColor(data, rows.map((r) => r.arm)),
       },
     },
-    resolve: { scale: { y: 'independent' } },
+    // Each panel has its own y range and its own x axis, so a short last
+    // row does not leave axes floating under empty cells.
+    resolve: { scale: { y: 'independent' }, axis: { x: 'independent' } },
   };
 }
 
@@ -176,7 +178,7 @@ export function winTieLossSpec(data: ReportData): Spec | null {
             color: {
               field: 'outcome',
               type: 'nominal',
-              title: 'candidate',
+              title: 'outcome',
               sort: [...outcomes],
               scale: { domain: [...outcomes], range: outcomes.map((o) => OUTCOME_COLORS[o]) },
             },
@@ -264,7 +266,8 @@ export function goldGainByDifficultySpec(data: ReportData): Spec | null {
     description: 'Gold reward gain over SFT by prompt-difficulty bucket',
     config: CONFIG,
     data: { values: rows },
-    width: { step: 110 },
+    // With xOffset the step is per arm within a bucket.
+    width: { step: 70 },
     height: 220,
     layer: [
       {

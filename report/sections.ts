@@ -44,7 +44,7 @@ function headline(data: ReportData): Headline | null {
   if (!c) return null;
   const { tone, words } = outcome(c);
   const lines = [
-    `Adjusted win rate ${withCi(c.adjustedWinRate)}; W/T/L = ${wtl(c)} (n = ${c.n}, ${errors(c.errors)}); ${words}.`,
+    `Verdict: ${words}. Win rate ${withCi(c.winRate)}, loss rate ${withCi(c.lossRate)} over n = ${c.n} pairs (${errors(c.errors)} excluded).`,
   ];
   for (const other of data.comparisons) {
     if (other === c || other.candidate !== c.candidate || other.baseline !== c.baseline) continue;
@@ -101,8 +101,7 @@ function comparisonsSection(data: ReportData, plots: Plots): Section {
   }
   const hasLc = data.comparisons.some((c) => c.lengthControlledWinRate !== undefined);
   const columns = [
-    { title: 'judge' },
-    { title: 'candidate vs baseline' },
+    { title: 'candidate vs baseline', nowrap: true },
     { title: 'W', numeric: true, help: 'candidate wins' },
     { title: 'T', numeric: true, help: 'ties' },
     { title: 'L', numeric: true, help: 'candidate losses' },
@@ -113,25 +112,30 @@ function comparisonsSection(data: ReportData, plots: Plots): Section {
     { title: 'adjusted win rate', numeric: true, help: '(W + T/2)/n' },
     ...(hasLc ? [{ title: 'length-controlled', numeric: true, help: 'win rate at equal response length (AlpacaEval-style GLM)' }] : []),
   ];
-  const sorted = [...data.comparisons].sort((a, b) => judgeRank(a.judge) - judgeRank(b.judge) || a.judge.localeCompare(b.judge));
-  const rows = sorted.map((c): Cell[] => {
-    const adj = c.adjustedWinRate;
-    const tone = outcome(c).tone;
-    return [
-      judgeLabel(c.judge),
-      { text: comparisonLabel(c), strong: true },
-      int(c.wins),
-      int(c.ties),
-      int(c.losses),
-      int(c.errors),
-      int(c.n),
-      ci(c.winRate),
-      ci(c.lossRate),
-      adj ? { text: sig(adj.value), sub: interval(adj), tone } : DASH,
-      ...(hasLc ? [c.lengthControlledWinRate === undefined || c.lengthControlledWinRate === null ? DASH : sig(c.lengthControlledWinRate)] : []),
-    ];
-  });
-  blocks.push({ kind: 'table', columns, rows });
+  // One table per judge, oracle first: judges disagree, and a reader
+  // should compare the same pair across judges, not mix them in one column.
+  const judges = [...new Set(data.comparisons.map((c) => c.judge))].sort((a, b) => judgeRank(a) - judgeRank(b) || a.localeCompare(b));
+  for (const judge of judges) {
+    const rows = data.comparisons
+      .filter((c) => c.judge === judge)
+      .map((c): Cell[] => {
+        const adj = c.adjustedWinRate;
+        return [
+          { text: comparisonLabel(c), strong: true },
+          int(c.wins),
+          int(c.ties),
+          int(c.losses),
+          int(c.errors),
+          int(c.n),
+          ci(c.winRate),
+          ci(c.lossRate),
+          adj ? { text: sig(adj.value), sub: interval(adj), tone: outcome(c).tone } : DASH,
+          ...(hasLc ? [c.lengthControlledWinRate === undefined || c.lengthControlledWinRate === null ? DASH : sig(c.lengthControlledWinRate)] : []),
+        ];
+      });
+    blocks.push({ kind: 'heading', text: `Judge: ${judgeLabel(judge)}` });
+    blocks.push({ kind: 'table', columns, rows });
+  }
   blocks.push(...plotBlock(plots, 'win-tie-loss'));
   return { id: 'comparisons', title: 'Pairwise comparisons', blocks };
 }
@@ -203,30 +207,29 @@ function difficultySection(data: ReportData, plots: Plots): Section {
   if (data.byDifficulty.length === 0) blocks.push({ kind: 'note', text: 'No per-bucket comparisons were computed.' });
   else {
     blocks.push(...plotBlock(plots, 'win-rate-by-difficulty'));
-    // Judge, then comparison in first-seen order, then bucket in difficulty order.
-    const bucketOrder = new Map(d.buckets.map((b, i) => [b.name, i]));
-    const comparisonOrder = new Map<string, number>();
-    for (const r of data.byDifficulty) if (!comparisonOrder.has(comparisonLabel(r))) comparisonOrder.set(comparisonLabel(r), comparisonOrder.size);
-    const rows = [...data.byDifficulty]
-      .sort(
-        (a, b) =>
-          judgeRank(a.judge) - judgeRank(b.judge) ||
-          a.judge.localeCompare(b.judge) ||
-          (comparisonOrder.get(comparisonLabel(a)) ?? 0) - (comparisonOrder.get(comparisonLabel(b)) ?? 0) ||
-          (bucketOrder.get(a.bucket) ?? 0) - (bucketOrder.get(b.bucket) ?? 0),
-      )
-      .map((r): Cell[] => [judgeLabel(r.judge), comparisonLabel(r), r.bucket, int(r.wins), int(r.ties), int(r.losses), int(r.n), ci(r.adjustedWinRate)]);
+    // One row per (judge, comparison), one column per bucket in difficulty
+    // order: the trend across difficulty reads along a row.
+    const keys: { judge: string; candidate: string; baseline: string }[] = [];
+    for (const r of data.byDifficulty) {
+      if (!keys.some((k) => k.judge === r.judge && k.candidate === r.candidate && k.baseline === r.baseline)) keys.push(r);
+    }
+    keys.sort((a, b) => judgeRank(a.judge) - judgeRank(b.judge) || a.judge.localeCompare(b.judge));
+    const rows = keys.map((k): Cell[] => [
+      judgeLabel(k.judge),
+      { text: comparisonLabel(k), strong: true },
+      ...d.buckets.map((b): Cell => {
+        const r = data.byDifficulty.find((x) => x.judge === k.judge && x.candidate === k.candidate && x.baseline === k.baseline && x.bucket === b.name);
+        if (!r) return DASH;
+        return { text: r.adjustedWinRate ? sig(r.adjustedWinRate.value) : DASH, sub: `${interval(r.adjustedWinRate)} W/T/L ${wtl(r)}` };
+      }),
+    ]);
     blocks.push({
       kind: 'table',
+      caption: 'Adjusted win rate [CI] and W/T/L per difficulty bucket.',
       columns: [
-        { title: 'judge' },
-        { title: 'candidate vs baseline' },
-        { title: 'bucket' },
-        { title: 'W', numeric: true },
-        { title: 'T', numeric: true },
-        { title: 'L', numeric: true },
-        { title: 'n', numeric: true },
-        { title: 'adjusted win rate', numeric: true },
+        { title: 'judge', nowrap: true },
+        { title: 'candidate vs baseline', nowrap: true },
+        ...d.buckets.map((b) => ({ title: b.name, numeric: true, help: `${b.prompts} prompts, difficulty ${sig(b.lo)} to ${sig(b.hi)}` })),
       ],
       rows,
     });
@@ -364,7 +367,7 @@ function reproducibilitySection(data: ReportData): Section {
     const entries = Object.entries(rec);
     if (entries.length === 0) return;
     blocks.push({ kind: 'heading', text: title });
-    blocks.push({ kind: 'table', columns: [{ title: 'name' }, { title: 'value' }], rows: entries.map(([k, v]) => [k, code ? { text: String(v), code: true } : String(v)]) });
+    blocks.push({ kind: 'facts', items: entries.map(([k, v]): [string, Cell] => [k, code ? { text: String(v), code: true } : String(v)]) });
   };
   kv('Versions', r.versions, false);
   if (r.seeds) kv('Seeds', r.seeds, false);

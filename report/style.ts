@@ -28,8 +28,9 @@ h3 { font-size: 16px; font-weight: 650; margin: 24px 0 8px; }
 p { margin: 8px 0; max-width: 80ch; }
 p.note { color: var(--muted); font-style: italic; }
 .headline { margin-top: 26px; padding: 16px 20px; border: 1px solid var(--rule); border-left: 6px solid var(--even); border-radius: 6px; background: var(--soft); }
-.headline.tone-good { border-left-color: var(--good); }
-.headline.tone-bad { border-left-color: var(--bad); }
+.headline.verdict-good { border-left-color: var(--good); }
+.headline.verdict-bad { border-left-color: var(--bad); }
+td.nowrap { white-space: nowrap; }
 .headline h2 { border: 0; padding: 0; margin: 0 0 6px; font-size: 19px; }
 .headline ul { margin: 0; padding-left: 20px; }
 .headline li { margin: 2px 0; }

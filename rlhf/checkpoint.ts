@@ -12,7 +12,9 @@ import { AdamW, type AdamWState } from './optim.js';
 import { Rng, type RngState } from './rng.js';
 import { Tokenizer, type TokenizerJSON } from './tokenizer.js';
 
-export const CHECKPOINT_FORMAT = 'crlhf.checkpoint/v1';
+// Distinct from storage's manifest schema ('crlhf.checkpoint/v1'): this names
+// the layout of the files a training state serialises to.
+export const CHECKPOINT_FORMAT = 'crlhf.training-state/v1';
 
 interface TensorEntry {
   name: string;
@@ -21,7 +23,9 @@ interface TensorEntry {
   offset: number;
 }
 
-export interface CheckpointMeta {
+// A type alias (not an interface) so it is assignable to the storage layer's
+// Record<string, unknown> manifest meta.
+export type CheckpointMeta = {
   format: typeof CHECKPOINT_FORMAT;
   step: number;
   models: Record<string, { kind: AnyModel['kind']; config: ResolvedConfig; file: string; tensors: TensorEntry[] }>;
@@ -31,7 +35,7 @@ export interface CheckpointMeta {
   tokenizer?: TokenizerJSON;
   klController?: KLControllerJSON;
   extra?: Record<string, unknown>;
-}
+};
 
 export interface Checkpoint {
   /** Relative path → bytes; includes `meta.json` (the same object as `meta`). */

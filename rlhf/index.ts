@@ -1,0 +1,21 @@
+// The RLHF library's public API: models, training and sampling (no Temporal).
+export * from './backend.js';
+export * from './rng.js';
+export * from './tokenizer.js';
+export * from './batch.js';
+export * from './model.js';
+export { oneHot, tokenLogprobs, tidy } from './ops.js';
+export * from './sampling.js';
+export * from './optim.js';
+export * from './schedule.js';
+export * from './sft.js';
+export * from './reward-model.js';
+export * from './ppo.js';
+export * from './checkpoint.js';
+export * from './gae.js';
+export * from './whiten.js';
+export * from './shaping.js';
+export * from './kl.js';
+export * from './contrastive.js';
+export * from './losses.js';
+export * from './stats.js';

@@ -23,6 +23,8 @@ interface Host {
   ready: Promise<void>;
   /** Jobs that ran here, so callers can route work to a host with warm caches. */
   jobs: number;
+  /** Affinity keys of jobs that ran here (whose models this host keeps in memory). */
+  affinities: Set<string>;
 }
 
 interface SerializedError {
@@ -50,6 +52,7 @@ export class ComputePool {
       child,
       busy: false,
       jobs: 0,
+      affinities: new Set(),
       ready: new Promise((resolve, reject) => {
         const onMsg = (m: { type: string }) => {
           if (m.type === 'ready') {
@@ -69,9 +72,10 @@ export class ComputePool {
     return host;
   }
 
-  private async acquire(): Promise<Host> {
+  private async acquire(affinity?: string): Promise<Host> {
     if (this.closed) throw new Error('compute pool is closed');
-    const idle = this.hosts.find((h) => !h.busy && h.child.exitCode === null);
+    const alive = this.hosts.filter((h) => !h.busy && h.child.exitCode === null);
+    const idle = (affinity ? alive.find((h) => h.affinities.has(affinity)) : undefined) ?? alive[0];
     if (idle) {
       idle.busy = true;
       return idle;
@@ -97,8 +101,11 @@ export class ComputePool {
     }
   }
 
-  /** Runs a job in a host; must be called from inside an activity. */
-  async runJob<O = unknown>(job: JobName, input: unknown): Promise<O> {
+  /**
+   * Runs a job in a host; must be called from inside an activity. Jobs with
+   * the same `affinity` go to the host that ran the last one when it is idle.
+   */
+  async runJob<O = unknown>(job: JobName, input: unknown, opts: { affinity?: string } = {}): Promise<O> {
     const ctx = Context.current();
     const beat = { last: ctx.info.heartbeatDetails };
     // Waiting for a free host and a host's start-up (loading TensorFlow) count as alive too.
@@ -106,9 +113,10 @@ export class ComputePool {
     const liveness = setInterval(() => ctx.heartbeat(beat.last), every);
     let host: Host | undefined;
     try {
-      host = await this.acquire();
+      host = await this.acquire(opts.affinity);
       await host.ready;
       host.jobs++;
+      if (opts.affinity) host.affinities.add(opts.affinity);
       return await this.runOn<O>(host, job, input, ctx, beat);
     } finally {
       clearInterval(liveness);

@@ -2,3 +2,4 @@
 // from the store, call the library (in a compute host when tensor-heavy),
 // write outputs, return small references.
 export * from './doctor.js';
+export * from './pipeline.js';

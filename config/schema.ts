@@ -131,6 +131,12 @@ export const LlmJudgeSchema = z.strictObject({
   timeout_ms: pos().default(60000),
   max_retries: nonneg().default(5),
   max_tokens: pos().default(512),
+  temperature: z.number().min(0).max(2).default(0).describe('judge sampling temperature (0: reproducible verdicts)'),
+  backoff_base_ms: z.number().nonnegative().optional().describe('first retry delay in ms (doubles each retry)'),
+  pricing: z
+    .strictObject({ input_per_mtok: z.number().nonnegative(), output_per_mtok: z.number().nonnegative() })
+    .optional()
+    .describe('USD per million prompt/completion tokens, for the cost counter'),
 });
 
 export const EvaluationSchema = z.strictObject({

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { bundleWorkflowCode, NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import * as activities from '../activities/index.js';
 import { closeComputePool, computePool } from '../activities/compute-pool.js';
+import { setStickyQueue } from '../activities/worker-info.js';
 import { queues as queueNames, type TemporalSettings } from '../common/temporal.js';
 
 export type QueueKind = 'workflow' | 'cpu' | 'gpu';
@@ -73,6 +74,7 @@ export async function startWorkers(opts: WorkerOptions): Promise<RunningWorkers>
   const names = queueNames(opts.settings.taskQueue);
   const identity = opts.identity ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const stickyQueue = `${names.gpu}@${identity}`;
+  setStickyQueue(stickyQueue);
   const connection = await NativeConnection.connect({ address: opts.settings.address });
   const computeHosts = opts.computeHosts ?? Number(process.env.CRLHF_COMPUTE_HOSTS ?? 1);
   computePool(computeHosts);

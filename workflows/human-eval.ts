@@ -506,8 +506,10 @@ export async function humanEvalWorkflow(input: HumanEvalInput): Promise<HumanEva
       await continueAsNew<typeof humanEvalWorkflow>({ ...input, carried: next });
     }
   }
+  const closedBy = closed ? 'close' : 'closeAfter';
+  closed = true; // queries on the completed workflow say so
   await condition(allHandlersFinished);
-  return { runName: input.runName, judgments: votes.map(judgment), quotaReached: quotaReached(), closedBy: closed ? 'close' : 'closeAfter' };
+  return { runName: input.runName, judgments: votes.map(judgment), quotaReached: quotaReached(), closedBy };
 }
 
 // --- for the experiment workflow ------------------------------------------

@@ -1,2 +1,4 @@
 // Every workflow type the workers register.
 export { doctorWorkflow } from './doctor.js';
+export { experimentWorkflow } from './experiment.js';
+export { ppoWorkflow } from './ppo.js';

@@ -1,0 +1,140 @@
+// The experiment's activities: thin wrappers over pipeline/ steps. Tensor
+// work runs in a compute host (computePool().runJob); the rest runs here.
+// Every activity reads its inputs from the store and returns small
+// references and metrics, never tensors or large arrays.
+import { Context } from '@temporalio/activity';
+import { ConfigError } from '../common/errors.js';
+import { openStore } from '../storage/index.js';
+import { getJsonOrNull, putJson } from '../storage/json.js';
+import { makePlan, type Plan, type PlanArgs } from '../pipeline/plan.js';
+import { layout } from '../pipeline/layout.js';
+import { prepareData, type DataResult } from '../pipeline/data.js';
+import { cachedStep } from '../pipeline/steps.js';
+import type { StepContext } from '../pipeline/context.js';
+import type { SftResult } from '../pipeline/sft.js';
+import type { RewardModelResult } from '../pipeline/reward-model.js';
+import type { BaselineScoresResult, ShardResult } from '../pipeline/baselines.js';
+import { finalizeArm as finalizeArmStep, type BlockResult, type PpoArmResult } from '../pipeline/ppo.js';
+import type { GeneratedEval } from '../pipeline/evaluate.js';
+import { judgeArms, type EvaluationResult } from '../pipeline/judging.js';
+import { writeReport, type ReportRef } from '../pipeline/report.js';
+import { summarize, type ExperimentSummary } from '../pipeline/summary.js';
+import { computePool } from './compute-pool.js';
+import { stickyQueue } from './worker-info.js';
+
+export type { BlockResult, PpoArmResult, ExperimentSummary };
+
+/** What a step activity returns: the step's identity, whether it was reused, and its small result. */
+export interface StepSummary<R> {
+  step: string;
+  hash: string;
+  reused: boolean;
+  seconds: number;
+  result: R;
+}
+
+function summary<R>(out: { step: string; hash: string; reused: boolean; computedBy: { seconds: number }; result: R }): StepSummary<R> {
+  return { step: out.step, hash: out.hash, reused: out.reused, seconds: out.computedBy.seconds, result: out.result };
+}
+
+const workerCache = new Map<string, unknown>();
+
+/** A StepContext over the current activity, for steps that run in the worker itself. */
+function activityContext(): StepContext {
+  const ctx = Context.current();
+  return {
+    heartbeatDetails: ctx.info.heartbeatDetails,
+    attempt: ctx.info.attempt,
+    signal: ctx.cancellationSignal,
+    heartbeat: (d) => ctx.heartbeat(d),
+    log: (msg, fields) => ctx.log.info(msg, fields),
+    cache: workerCache,
+  };
+}
+
+interface RunRecord {
+  runName: string;
+  configHash: string;
+  createdAt: string;
+  updatedAt: string;
+  configSource: string;
+  config: Plan['config'];
+  sweep?: string;
+  versions: Record<string, string>;
+}
+
+export async function planExperiment(input: PlanArgs & { configSource: string }): Promise<Plan> {
+  const plan = makePlan(input);
+  const store = openStore(plan.storeUri);
+  await store.check();
+  const key = layout.runRecord(plan.runName);
+  const existing = await getJsonOrNull<RunRecord>(store, key);
+  if (existing && existing.configHash !== plan.configHash) {
+    throw new ConfigError(
+      `run "${plan.runName}" already exists in ${store.root} with a different config (hash ${existing.configHash.slice(0, 12)} vs ${plan.configHash.slice(0, 12)}); choose another --name`,
+    );
+  }
+  const now = new Date().toISOString();
+  const record: RunRecord = {
+    runName: plan.runName,
+    configHash: plan.configHash,
+    createdAt: existing?.createdAt ?? now,
+    updatedAt: now,
+    configSource: input.configSource,
+    config: plan.config,
+    ...(plan.sweep ? { sweep: plan.sweep } : {}),
+    versions: { node: process.version, crlhf: '0.1.0' },
+  };
+  await putJson(store, key, record);
+  return plan;
+}
+
+export async function prepareDataStep(plan: Plan): Promise<StepSummary<DataResult>> {
+  const store = openStore(plan.storeUri);
+  const ref = plan.steps.data;
+  return summary(await cachedStep(store, plan.runName, ref, Context.current().info.attempt, () => prepareData(store, ref.dir, plan.config)));
+}
+
+type Cached<R> = { step: string; hash: string; reused: boolean; computedBy: { seconds: number }; result: R };
+
+export async function trainSftStep(plan: Plan): Promise<StepSummary<SftResult>> {
+  return summary(await computePool().runJob<Cached<SftResult>>('trainSft', { plan }));
+}
+
+export async function trainRewardModelStep(plan: Plan): Promise<StepSummary<RewardModelResult>> {
+  return summary(await computePool().runJob<Cached<RewardModelResult>>('trainRewardModel', { plan }));
+}
+
+export async function sampleBaselineShardStep(input: { plan: Plan; shard: number }): Promise<StepSummary<ShardResult>> {
+  return summary(await computePool().runJob<Cached<ShardResult>>('sampleBaselineShard', input));
+}
+
+export async function scoreBaselinesStep(plan: Plan): Promise<StepSummary<BaselineScoresResult>> {
+  return summary(await computePool().runJob<Cached<BaselineScoresResult>>('scoreBaselines', { plan }));
+}
+
+export async function ppoBlock(input: { plan: Plan; arm: string; until: number }): Promise<BlockResult> {
+  const res = await computePool().runJob<BlockResult>('ppoBlock', input, { affinity: `ppo:${input.plan.runName}:${input.arm}` });
+  return { ...res, stickyQueue: stickyQueue() };
+}
+
+export async function finalizeArm(input: { plan: Plan; arm: string }): Promise<PpoArmResult> {
+  return finalizeArmStep(input);
+}
+
+export async function evaluateStep(plan: Plan): Promise<StepSummary<EvaluationResult>> {
+  const t0 = Date.now();
+  const generated = await computePool().runJob<GeneratedEval>('generateEval', { plan });
+  const result = await judgeArms(plan, generated, activityContext());
+  return { step: 'evaluation', hash: '', reused: false, seconds: (Date.now() - t0) / 1000, result };
+}
+
+export async function reportStep(plan: Plan): Promise<StepSummary<ReportRef>> {
+  const t0 = Date.now();
+  const result = await writeReport(plan, { workflowId: Context.current().info.workflowExecution?.workflowId ?? plan.runName });
+  return { step: 'report', hash: '', reused: false, seconds: (Date.now() - t0) / 1000, result };
+}
+
+export async function summarizeRun(input: { plan: Plan; arms: PpoArmResult[]; evaluation: EvaluationResult; report: ReportRef }): Promise<ExperimentSummary> {
+  return summarize(input);
+}

@@ -8,7 +8,7 @@
 // are kept for win and loss so outcome colours never read as an arm.
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
-import type { ReportData } from './types.js';
+import type { Arm, ReportData } from './types.js';
 
 type Spec = vl.TopLevelSpec;
 
@@ -41,7 +41,7 @@ const CONFIG = {
 } as const;
 
 /** Arm name → colour, in `data.arms` order (sft grey, PPO arms from the palette). */
-export function armColors(data: Pick<ReportData, 'arms'>): { domain: string[]; range: string[] } {
+export function armColors(data: { arms: readonly Pick<Arm, 'name' | 'rewardMode'>[] }): { domain: string[]; range: string[] } {
   const domain: string[] = [];
   const range: string[] = [];
   let i = 0;

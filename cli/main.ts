@@ -2,11 +2,13 @@
 // work lives in its own module.
 import { Command, Option } from 'commander';
 import { stateDir } from '../common/dirs.js';
-import { temporalSettings } from '../common/temporal.js';
-import { serverStatus, startTemporalServer, stopServer } from '../infra/servers.js';
+import { connectClient, temporalSettings } from '../common/temporal.js';
+import { ensureTemporalServer, serverStatus, startTemporalServer, stopServer } from '../infra/servers.js';
 import { ALL_QUEUES, startWorkers, type QueueKind } from '../workers/worker.js';
 import { runDoctor } from './doctor.js';
 import { reportError } from './errors.js';
+import { resumeCommand, runCommand } from './run.js';
+import { cancelCommand, listCommand, reportCommand, statusCommand } from './runs.js';
 
 const say = (msg: string) => process.stderr.write(`${msg}\n`);
 
@@ -43,20 +45,94 @@ program
     if (!r.ok) process.exitCode = 1;
   });
 
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+program
+  .command('run')
+  .description('validate a config and run the experiment: data → SFT → reward model → offline baselines → PPO arms → evaluation → report')
+  .argument('<config.yaml>', 'experiment config (see README, "Configuration")')
+  .option('--name <name>', 'run name (the workflow ID); default: the config\'s name or file name')
+  .option('--set <key=value>', 'override a config field by dotted path, e.g. --set ppo.iterations=10 (repeatable)', collect)
+  .option('--detach', 'start and return; the run continues on workers (embedded mode: a background worker)')
+  .option('--json', 'print one JSON object at the end: run id, per-arm metrics, win rates, artifact URIs')
+  .action(async (file: string, opts: { name?: string; set?: string[]; detach?: boolean; json?: boolean }) => {
+    await runCommand(file, opts);
+  });
+
+program
+  .command('resume')
+  .description('continue a failed, cancelled or interrupted run; finished steps are reused from the store')
+  .argument('<run>', 'run name')
+  .option('--detach', 'start and return')
+  .option('--json', 'print one JSON object at the end')
+  .action(async (run: string, opts: { detach?: boolean; json?: boolean }) => {
+    await resumeCommand(run, opts);
+  });
+
+program
+  .command('status')
+  .description('stage, progress and (when finished) results of a run')
+  .argument('<run>', 'run name')
+  .option('--json', 'print JSON')
+  .action(statusCommand);
+
+program
+  .command('list')
+  .description('experiments on the Temporal server, newest first')
+  .option('--task <task>', 'only runs of this task')
+  .option('--sweep <sweep>', 'only runs of this sweep')
+  .option('--limit <n>', 'at most n runs', (v) => Number(v), 100)
+  .option('--json', 'print JSON')
+  .action(listCommand);
+
+program
+  .command('cancel')
+  .description('cancel a run: PPO arms stop at the next iteration after a final checkpoint')
+  .argument('<run>', 'run name')
+  .action(cancelCommand);
+
+program
+  .command('report')
+  .description("copy a run's report (HTML, Markdown, data, plots) from the store to a local directory")
+  .argument('<run>', 'run name')
+  .option('--out <dir>', 'output directory (default ./reports/<run>)')
+  .option('--json', 'print the written paths as JSON')
+  .action(reportCommand);
+
 program
   .command('worker')
   .description('run a worker that polls the task queues of TEMPORAL_ADDRESS until interrupted')
   .addOption(new Option('--queues <list>', 'comma-separated queues to poll').default(ALL_QUEUES.join(',')))
   .option('--compute-hosts <n>', 'concurrent tensor-heavy activities (child processes)', (v) => Number(v))
-  .action(async (opts: { queues: string; computeHosts?: number }) => {
+  .option('--until <workflowId>', 'exit when this workflow closes')
+  .action(async (opts: { queues: string; computeHosts?: number; until?: string }) => {
     const kinds = opts.queues.split(',').map((q) => q.trim()) as QueueKind[];
     for (const k of kinds) if (!ALL_QUEUES.includes(k)) throw new Error(`unknown queue "${k}"; expected some of ${ALL_QUEUES.join(', ')}`);
-    const settings = temporalSettings();
+    const settings = await workerSettings();
     const running = await startWorkers({ settings, queues: kinds, computeHosts: opts.computeHosts });
     say(`worker ${running.identity} polling ${kinds.join(',')} on ${settings.address} (task queue prefix ${settings.taskQueue})`);
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void running.shutdown());
+    if (opts.until) void shutdownWhenClosed(settings, opts.until, running.shutdown);
     await running.done;
   });
+
+/** The embedded server's address when TEMPORAL_ADDRESS is not set (a background worker of `run --detach`). */
+async function workerSettings() {
+  if (process.env.TEMPORAL_ADDRESS) return temporalSettings();
+  const rec = await ensureTemporalServer({ stateDir: stateDir(), say });
+  return temporalSettings(`${rec.host}:${rec.port}`);
+}
+
+async function shutdownWhenClosed(settings: ReturnType<typeof temporalSettings>, workflowId: string, shutdown: () => Promise<void>) {
+  const client = await connectClient(settings);
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 5000));
+    const desc = await client.workflow.getHandle(workflowId).describe().catch(() => null);
+    if (desc && desc.status.name !== 'RUNNING') break;
+  }
+  await client.connection.close();
+  await shutdown();
+}
 
 const server = program.command('server').description('the embedded Temporal server under the state directory');
 server

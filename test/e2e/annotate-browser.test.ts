@@ -126,6 +126,7 @@ describe('crlhf annotate in a browser', () => {
     assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
     assert.ok(said.some((m) => m.includes(server.url)));
     assert.ok(said.some((m) => /e2e-run: 4 pairs, annotators alice, bob; 0 of a quota of 5 votes/.test(m)));
+    assert.ok(said.includes(`  bob: ${server.url}?annotator=bob`));
   });
 
   test('votes with the keyboard and the mouse, keeps comments out of shortcuts, undoes, and keeps state across reloads', { timeout: 40_000 }, async () => {

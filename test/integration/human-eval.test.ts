@@ -8,6 +8,7 @@ import { WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@te
 import { ApplicationFailure, WorkflowNotFoundError } from '@temporalio/common';
 import { bundleWorkflowCode, NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { connectClient, temporalSettings } from '../../common/temporal.js';
+import { panelAgreement } from '../../judges/agreement.js';
 import { startTestTemporal } from '../helpers/servers.js';
 import {
   closeSignal,
@@ -228,7 +229,13 @@ describe('human-eval workflow', () => {
     const unknown = await h.query(nextPairQuery, { annotator: 'zed' });
     assert.equal(unknown.ok, false);
     await h.signal(closeSignal);
-    assert.equal((await h.result()).judgments.length, 16);
+    const { judgments } = await h.result();
+    assert.equal(judgments.length, 16);
+    // The report's agreement metrics take these judgments as they are.
+    const byJudge = new Map(['human:alice', 'human:bob'].map((j) => [j, judgments.filter((v) => v.judge === j)]));
+    const panel = panelAgreement(byJudge);
+    assert.equal(panel.pairwise[0]?.n, 8);
+    assert.equal(panel.meanAgreement, 1);
   });
 
   test('votes survive a worker restart and the history replays deterministically', { timeout: 40_000 }, async () => {

@@ -74,15 +74,20 @@ export function escapeHtml(text: string): string {
 /**
  * Escapes text for a Markdown table cell or paragraph. Markdown renderers pass
  * raw HTML through, so `<`, `>` and `&` become entities; the characters that
- * start emphasis, links, code or cell borders are backslash-escaped; line
- * breaks become <br> so a multi-line response stays in its cell.
+ * start emphasis, code or cell borders are backslash-escaped; a `]` that
+ * would close a link, image or reference (`](`, `][`, `]:`) is escaped too,
+ * which leaves plain brackets such as "[0.57, 0.73]" readable. Line breaks
+ * become <br>: a multi-line response stays in its cell and no untrusted line
+ * can start a heading or a link definition.
  */
 export function escapeMarkdown(text: string): string {
   return text
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
-    .replace(/([\\`*_[\]|~#!])/g, '\\$1')
+    .replace(/([\\`*_|~#])/g, '\\$1')
+    .replace(/\](?=[([:])/g, '\\]')
+    .replace(/!(?=\[)/g, '\\!')
     .replace(/\r\n|\r|\n/g, '<br>');
 }
 

@@ -35,7 +35,8 @@ const CONFIG = {
     tickColor: '#999',
   },
   header: { labelFontSize: 12, labelFontWeight: 600, labelColor: '#222', titleFontSize: 12, titleFontWeight: 600 },
-  legend: { labelFontSize: 12, titleFontSize: 12, titleFontWeight: 600, orient: 'top', symbolStrokeWidth: 3 },
+  // Node has no canvas to measure text, so Vega over-estimates widths: allow long labels.
+  legend: { labelFontSize: 12, titleFontSize: 12, titleFontWeight: 600, orient: 'top', symbolStrokeWidth: 3, labelLimit: 400, titleLimit: 400 },
   title: { fontSize: 14, fontWeight: 600, anchor: 'start', color: '#222', subtitleFontSize: 12, subtitleColor: '#555' },
   line: { strokeWidth: 2 },
 } as const;
@@ -60,6 +61,9 @@ function armColor(data: ReportData, arms: Iterable<string>, title = 'arm') {
   const range = domain.map((a) => all.range[all.domain.indexOf(a)] as string);
   return { field: 'arm', type: 'nominal' as const, title, scale: { domain, range }, sort: domain };
 }
+
+/** Oracle first, then LLM judges, then humans: the order of every judge listing. */
+export const judgeOrder = (judge: string): number => (judge === 'oracle' || judge.startsWith('oracle:') ? 0 : judge.startsWith('llm:') ? 1 : 2);
 
 export const judgeLabel = (judge: string): string => (judge.startsWith('llm:') ? `LLM (${judge.slice(4)})` : judge);
 export const comparisonLabel = (c: { candidate: string; baseline: string }): string => `${c.candidate} vs ${c.baseline}`;
@@ -216,36 +220,43 @@ export function winRateByDifficultySpec(data: ReportData): Spec | null {
   if (rows.length === 0) return null;
   const buckets = data.difficulty.buckets.map((b) => b.name);
   const comparisons = [...new Set(rows.map((r) => r.comparison))];
-  const judges = [...new Set(rows.map((r) => r.judge))];
+  const judges = [...new Set(data.byDifficulty.map((r) => r.judge))]
+    .sort((a, b) => judgeOrder(a) - judgeOrder(b) || a.localeCompare(b))
+    .map(judgeLabel);
+  // Judges side by side within a bucket (xOffset, marker shape), so their
+  // agreement is visible at a glance; colour stays the candidate arm.
+  const x = { field: 'bucket', type: 'ordinal' as const, sort: buckets, title: 'prompt difficulty', axis: { labelAngle: 0 }, scale: { paddingInner: 0.25 } };
+  const xOffset = { field: 'judge', type: 'nominal' as const, sort: judges, scale: { paddingOuter: 0.3 } };
+  const color = armColor(data, rows.map((r) => r.arm), 'candidate');
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     description: 'Adjusted win rate by prompt-difficulty bucket, with confidence intervals',
     config: CONFIG,
     data: { values: rows },
-    facet: {
-      column: { field: 'comparison', type: 'nominal', sort: comparisons, title: null },
-      row: { field: 'judge', type: 'nominal', sort: judges, title: null, header: { labelAngle: 0, labelAlign: 'left', labelOrient: 'top', labelAnchor: 'start' } },
-    },
+    facet: { column: { field: 'comparison', type: 'nominal', sort: comparisons, title: null, header: { labelFontSize: 13 } } },
     spec: {
-      width: 190,
-      height: 150,
+      width: 240,
+      height: 190,
       layer: [
         { mark: { type: 'rule', strokeDash: [4, 3], color: '#888' }, encoding: { y: { datum: 0.5 } } },
         {
           mark: { type: 'rule', strokeWidth: 2 },
           encoding: {
-            x: { field: 'bucket', type: 'ordinal', sort: buckets, title: 'prompt difficulty', axis: { labelAngle: 0 } },
+            x,
+            xOffset,
             y: { field: 'lo', type: 'quantitative', scale: { domain: [0, 1] }, title: 'adjusted win rate (tie = ½)' },
             y2: { field: 'hi' },
-            color: armColor(data, rows.map((r) => r.arm), 'candidate'),
+            color,
           },
         },
         {
-          mark: { type: 'point', filled: true, size: 70 },
+          mark: { type: 'point', filled: true, size: 75, stroke: 'white', strokeWidth: 1 },
           encoding: {
-            x: { field: 'bucket', type: 'ordinal', sort: buckets },
+            x,
+            xOffset,
             y: { field: 'value', type: 'quantitative' },
-            color: armColor(data, rows.map((r) => r.arm), 'candidate'),
+            color,
+            shape: { field: 'judge', type: 'nominal', sort: judges, title: 'judge', scale: { domain: judges, range: ['circle', 'square', 'triangle-up', 'diamond'] } },
           },
         },
       ],

@@ -4,12 +4,12 @@
 // one-line note instead of an empty table.
 import type { Block, Cell, Headline, ReportDoc, Section, Tone } from './doc.js';
 import { DASH, duration, int, interval, share, sig, timestamp, usd, withCi } from './format.js';
-import { comparisonLabel, judgeLabel, type PlotDef } from './plots.js';
+import { comparisonLabel, judgeLabel, judgeOrder, type PlotDef } from './plots.js';
 import type { Comparison, Estimate, ReportData } from './types.js';
 
 const ci = (e: Estimate | null | undefined): Cell => (e ? { text: sig(e.value), sub: interval(e) } : DASH);
 
-const judgeRank = (judge: string): number => (judge === 'oracle' || judge.startsWith('oracle:') ? 0 : judge.startsWith('llm:') ? 1 : 2);
+const judgeRank = judgeOrder;
 
 /** The comparison the headline leads with: data.headline, else contrastive vs raw, else contrastive vs sft, else the first; oracle before LLM before human. */
 export function headlineComparison(data: ReportData): Comparison | null {

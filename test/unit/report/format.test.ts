@@ -51,7 +51,9 @@ describe('escaping', () => {
     assert.ok(!out.includes('<script'));
     assert.ok(out.includes('&lt;script&gt;'));
     assert.ok(!/(^|[^\\])\|/.test(out), 'every | is escaped');
-    assert.ok(out.includes('\\[link\\]'));
+    assert.ok(out.includes('[link\\](javascript:1)'), out);
+    assert.ok(!/(^|[^\\])\]\(/.test(escapeMarkdown('![img](http://x/t.png) [a][b] [c]: d')), 'no ]( left to make a link');
+    assert.equal(escapeMarkdown('0.651 [0.573, 0.734]'), '0.651 [0.573, 0.734]');
     assert.ok(out.includes('\\*em\\*'));
     assert.ok(out.includes('\\`code\\`'));
     assert.ok(out.endsWith('<br>next'));

@@ -160,6 +160,7 @@ describe('difficulty specs', () => {
   it('orders buckets as data.difficulty lists them, not alphabetically', () => {
     const s = winRateByDifficultySpec(data) as any;
     const x = s.spec.layer[1].encoding.x;
+    assert.equal(s.spec.layer[2].encoding.x.sort, x.sort);
     assert.deepEqual(x.sort, ['easy', 'medium', 'hard']);
   });
 

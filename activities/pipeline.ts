@@ -5,7 +5,7 @@
 import { Context } from '@temporalio/activity';
 import { ConfigError } from '../common/errors.js';
 import { openStore } from '../storage/index.js';
-import { getJsonOrNull, putJson } from '../storage/json.js';
+import { getJson, getJsonOrNull, putJson } from '../storage/json.js';
 import { makePlan, type Plan, type PlanArgs } from '../pipeline/plan.js';
 import { layout } from '../pipeline/layout.js';
 import { prepareData, type DataResult } from '../pipeline/data.js';
@@ -17,7 +17,10 @@ import type { BaselineScoresResult, ShardResult } from '../pipeline/baselines.js
 import { finalizeArm as finalizeArmStep, type BlockResult, type PpoArmResult } from '../pipeline/ppo.js';
 import type { GeneratedEval } from '../pipeline/evaluate.js';
 import { judgeArms, type EvaluationResult } from '../pipeline/judging.js';
-import { writeReport, type ReportRef } from '../pipeline/report.js';
+import { writeReport, type HumanVotes, type ReportRef } from '../pipeline/report.js';
+import { humanPairsKey } from '../pipeline/judging.js';
+import type { JudgePair } from '../judges/types.js';
+import type { HumanPair } from '../workflows/human-eval.js';
 import { summarize, type ExperimentSummary } from '../pipeline/summary.js';
 import { computePool } from './compute-pool.js';
 import { stickyQueue } from './worker-info.js';
@@ -129,9 +132,16 @@ export async function evaluateStep(plan: Plan): Promise<StepSummary<EvaluationRe
   return { step: 'evaluation', hash: '', reused: false, seconds: (Date.now() - t0) / 1000, result };
 }
 
-export async function reportStep(plan: Plan): Promise<StepSummary<ReportRef>> {
+/** The pairs chosen for human judging (a few dozen short texts: small enough for a workflow input). */
+export async function loadHumanPairs(plan: Plan): Promise<HumanPair[]> {
+  const pairs = await getJson<JudgePair[]>(openStore(plan.storeUri), humanPairsKey(plan));
+  return pairs.map((p) => ({ pairId: p.pairId, prompt: p.prompt, responseA: p.responseA, responseB: p.responseB, armA: p.armA, armB: p.armB, bucket: String(p.meta?.bucket ?? '') }));
+}
+
+export async function reportStep(input: { plan: Plan; human?: HumanVotes }): Promise<StepSummary<ReportRef>> {
+  const { plan } = input;
   const t0 = Date.now();
-  const result = await writeReport(plan, { workflowId: Context.current().info.workflowExecution?.workflowId ?? plan.runName });
+  const result = await writeReport(plan, { workflowId: Context.current().info.workflowExecution?.workflowId ?? plan.runName, human: input.human });
   return { step: 'report', hash: '', reused: false, seconds: (Date.now() - t0) / 1000, result };
 }
 

@@ -8,6 +8,8 @@ import { ALL_QUEUES, startWorkers, type QueueKind } from '../workers/worker.js';
 import { runDoctor } from './doctor.js';
 import { reportError } from './errors.js';
 import { resumeCommand, runCommand } from './run.js';
+import { annotateCommand, humanEvalWorkflowId } from './annotate.js';
+import { openContext } from './context.js';
 import { cancelCommand, listCommand, reportCommand, statusCommand } from './runs.js';
 
 const say = (msg: string) => process.stderr.write(`${msg}\n`);
@@ -98,6 +100,22 @@ program
   .option('--out <dir>', 'output directory (default ./reports/<run>)')
   .option('--json', 'print the written paths as JSON')
   .action(reportCommand);
+
+program
+  .command('annotate')
+  .description("serve the human judging page for a run's human-eval workflow (localhost by default; a token is required on other addresses)")
+  .argument('<run>', 'run name (its config needs evaluation.judges: [human] and evaluation.human.quota > 0)')
+  .option('--host <host>', 'address to bind', '127.0.0.1')
+  .option('--port <port>', 'port (0 = any free port)', (v) => Number(v), 0)
+  .option('--token <token>', 'access token (default: random when --host is not loopback)')
+  .action(async (run: string, o: { host: string; port: number; token?: string }) => {
+    const ctx = await openContext({ say });
+    try {
+      await annotateCommand({ client: ctx.client, workflowId: humanEvalWorkflowId(run), host: o.host, port: o.port, token: o.token, say });
+    } finally {
+      await ctx.close();
+    }
+  });
 
 program
   .command('worker')

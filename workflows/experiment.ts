@@ -16,10 +16,11 @@ import type * as activities from '../activities/pipeline.js';
 import type { ExperimentSummary, StepSummary } from '../activities/pipeline.js';
 import type { PlanArgs } from '../pipeline/plan.js';
 import { ppoWorkflow } from './ppo.js';
+import { collectHumanVotes } from './human-eval.js';
 import { NON_RETRYABLE, queueNames } from './shared.js';
 
 export const STAGES = ['plan', 'data', 'sft', 'reward_model', 'baselines', 'baseline_scoring', 'ppo', 'evaluation', 'report'] as const;
-export type Stage = (typeof STAGES)[number] | 'done';
+export type Stage = (typeof STAGES)[number] | 'human_evaluation' | 'done';
 
 export interface StageStatus {
   name: (typeof STAGES)[number];
@@ -40,13 +41,22 @@ export const experimentProgressQuery = defineQuery<ExperimentProgress>('progress
 export interface ExperimentInput extends PlanArgs {
   /** The config file as written, kept in the run record. */
   configSource: string;
+  /**
+   * Stop after this stage (a sweep prepares the steps its trials share this
+   * way); the result is then null.
+   */
+  stopAfter?: 'baseline_scoring';
 }
 
 export function ppoWorkflowId(run: string, arm: string): string {
   return `${run}/ppo/${arm}`;
 }
 
-export async function experimentWorkflow(input: ExperimentInput): Promise<ExperimentSummary> {
+export function humanEvalWorkflowId(run: string): string {
+  return `${run}/human-eval`;
+}
+
+export async function experimentWorkflow(input: ExperimentInput): Promise<ExperimentSummary | null> {
   const q = queueNames(input);
   const retry = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE };
   const light = proxyActivities<typeof activities>({ taskQueue: q.cpu, startToCloseTimeout: '30 minutes', heartbeatTimeout: '2 minutes', retry });
@@ -66,11 +76,11 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
     progress.stage = name;
     const s = progress.stages.find((x) => x.name === name)!;
     s.status = 'running';
-    const t0 = Date.now();
     const out = await run();
     const steps = (Array.isArray(out) ? out : [out]) as Partial<StepSummary<unknown>>[];
     s.status = steps.length > 0 && steps.every((x) => x?.reused === true) ? 'reused' : 'done';
-    s.seconds = (Date.now() - t0) / 1000;
+    const secs = steps.map((x) => x?.seconds).filter((x): x is number => typeof x === 'number');
+    if (secs.length) s.seconds = Math.max(...secs);
     return out;
   };
 
@@ -82,6 +92,10 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
   await stage('reward_model', () => heavy.trainRewardModelStep(plan));
   await stage('baselines', () => Promise.all(plan.steps.baselineShards.map((_, shard) => sampling.sampleBaselineShardStep({ plan, shard }))));
   await stage('baseline_scoring', () => sampling.scoreBaselinesStep(plan));
+  if (input.stopAfter === 'baseline_scoring') {
+    progress.stage = 'done';
+    return null;
+  }
   const arms = await stage('ppo', () =>
     Promise.all(
       plan.arms.map((arm) =>
@@ -102,7 +116,19 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
     ),
   );
   const evaluation = await stage('evaluation', () => sampling.evaluateStep(plan));
-  const report = await stage('report', () => light.reportStep(plan));
+  const humanCfg = plan.config.evaluation.judges.includes('human') ? plan.config.evaluation.human : undefined;
+  let human: { votes: Awaited<ReturnType<typeof collectHumanVotes>>['judgments']; annotators: string[] } | undefined;
+  if (humanCfg && humanCfg.quota > 0) {
+    // Votes arrive as Updates to the human-eval workflow (`crlhf annotate <run>`); the report waits for the quota or the timeout.
+    progress.stage = 'human_evaluation';
+    const pairs = await light.loadHumanPairs(plan);
+    const res = await collectHumanVotes(
+      { runName: plan.runName, pairs, annotators: humanCfg.annotators, quota: humanCfg.quota, seed: String(plan.config.seed) },
+      { workflowId: humanEvalWorkflowId(plan.runName), quotaTimeout: humanCfg.timeout },
+    );
+    human = { votes: res.judgments, annotators: humanCfg.annotators };
+  }
+  const report = await stage('report', () => light.reportStep({ plan, human }));
   progress.stage = 'done';
   return light.summarizeRun({ plan, arms, evaluation: evaluation.result, report: report.result });
 }

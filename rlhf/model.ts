@@ -49,6 +49,19 @@ export function disposeCache(cache: KVCache): void {
   for (const { k, v } of cache.layers) tf.dispose([k, v]);
 }
 
+const causalMasks = new Map<number, Float32Array>();
+
+/** [T, T] lower-triangular ones, built on the host once per length (tf.linalg.bandPart is a dozen ops). */
+function causalMask(T: number): Float32Array {
+  let m = causalMasks.get(T);
+  if (!m) {
+    m = new Float32Array(T * T);
+    for (let i = 0; i < T; i++) m.fill(1, i * T, i * T + i + 1);
+    causalMasks.set(T, m);
+  }
+  return m;
+}
+
 /** Large negative additive bias for masked keys: finite, so fully masked pad rows stay NaN-free. */
 const MASKED = -1e9;
 
@@ -136,7 +149,7 @@ export class Transformer {
     const cfg = this.config;
     // Additive attention bias [B, 1, T, T]: a query sees keys at or before it
     // that are real tokens.
-    const causal = tf.linalg.bandPart(tf.ones([T, T]), -1, 0); // [T, T] lower-triangular
+    const causal = tf.tensor2d(causalMask(T), [T, T]); // lower-triangular ones
     const allowed = tf.mul(causal, tf.reshape(input.keyMask, [B, 1, 1, T]));
     const bias = tf.mul(tf.sub(1, allowed), MASKED) as tf.Tensor4D;
     let x = this.embedTokens(tf.reshape(input.ids, [-1]), tf.reshape(input.positions, [-1])); // [B·T, d]
@@ -217,6 +230,15 @@ export class Transformer {
     const y = matmul(att, v); // [B, H, T, hd]
     const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, d]) as tf.Tensor2D;
     return { y: linear(merged, this.mat(p + 'wo'), this.vec(p + 'bo')), k, v };
+  }
+
+  /**
+   * Marks every weight non-trainable (the frozen reference policy): gradient
+   * calls then skip them and an optimizer over them fails loudly.
+   */
+  freeze(): this {
+    for (const v of this.params.values()) v.trainable = false;
+    return this;
   }
 
   /**

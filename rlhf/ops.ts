@@ -100,17 +100,22 @@ export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D,
 const GELU_C = Math.sqrt(2 / Math.PI);
 const GELU_A = 0.044715;
 
-/** GELU, tanh approximation as in GPT-2 (arXiv 1606.08415), with a fused backward pass. */
+/**
+ * GELU, tanh approximation as in GPT-2 (arXiv 1606.08415), written as
+ * x·σ(z) with z = 2c(x + a·x³), since ½(1 + tanh(u)) = σ(2u): six ops
+ * forward and a fused backward pass instead of autodiff through each op.
+ */
 export const gelu = customGrad<[tf.Tensor]>((x, save) => {
-  const t = tf.tanh(tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), GELU_A)), GELU_C));
-  save([x, t]);
+  const x2 = tf.square(x);
+  const s = tf.sigmoid(tf.mul(x, tf.add(tf.mul(x2, 2 * GELU_C * GELU_A), 2 * GELU_C)));
+  save([x, x2, s]);
   return {
-    value: tf.mul(tf.mul(x, 0.5), tf.add(t, 1)),
+    value: tf.mul(x, s),
     gradFunc: (dy, saved) => {
-      const [sx, st] = saved as [tf.Tensor, tf.Tensor];
-      // d/dx 0.5x(1+t) = 0.5(1+t) + 0.5x(1−t²)·c(1+3a x²)
-      const du = tf.mul(tf.add(tf.mul(tf.square(sx), 3 * GELU_A), 1), GELU_C);
-      const grad = tf.add(tf.mul(tf.add(st, 1), 0.5), tf.mul(tf.mul(tf.mul(sx, 0.5), tf.sub(1, tf.square(st))), du));
+      const [sx, sx2, ss] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+      // d/dx x·σ(z) = σ + x·σ(1−σ)·z',  z' = 2c(1 + 3a·x²)
+      const dz = tf.add(tf.mul(sx2, 6 * GELU_C * GELU_A), 2 * GELU_C);
+      const grad = tf.add(ss, tf.mul(tf.mul(tf.mul(sx, ss), tf.sub(1, ss)), dz));
       return [tf.mul(dy, grad)];
     },
   };

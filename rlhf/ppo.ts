@@ -168,7 +168,7 @@ export interface PpoIterationResult {
 
 export interface PpoTrainerOptions {
   policy: PolicyModel;
-  /** Frozen copy of the SFT policy. */
+  /** Copy of the SFT policy; the trainer freezes it. */
   reference: PolicyModel;
   value: ValueModel;
   tokenizer: Tokenizer;
@@ -198,7 +198,7 @@ export class PpoTrainer {
 
   constructor(opts: PpoTrainerOptions) {
     this.policy = opts.policy;
-    this.reference = opts.reference;
+    this.reference = opts.reference.freeze();
     this.value = opts.value;
     this.tokenizer = opts.tokenizer;
     this.config = opts.config;

@@ -135,6 +135,9 @@ test('cloneWeights: reference = exact copy; value/reward models take the trunk a
   const vw = await weightsOf(value);
   for (const [name, w] of Object.entries(await weightsOf(policy))) assert.deepEqual(vw[name], w, name);
   assert.deepEqual(Array.from(vw['head.w']!), head);
+  // A frozen model yields no gradients, so it cannot be trained by accident.
+  ref.freeze();
+  assert.throws(() => tf.tidy(() => namedGrads(() => tf.sum(ref.p('wte')) as tf.Scalar, ref.params).value), /trainable/);
   // The copy is independent of the source.
   policy.p('wte').assign(tf.zerosLike(policy.p('wte')));
   assert.notDeepEqual(await ref.p('wte').data(), await policy.p('wte').data());

@@ -188,8 +188,8 @@ function trainingCurves(r: () => number, iterations: number): TrainingPoint[] {
 
 const SAMPLE_TEXTS: Record<'sft' | 'ppo' | 'ppo-cr', (r: () => number) => string> = {
   sft: (r) => `the ${pick(r, SUBJECTS)} was ${pick(r, [...NEG, ...NEU])}`,
-  ppo: (r) => `the ${pick(r, SUBJECTS)} was ${pick(r, POS)} and ${pick(r, POS)} ${pick(r, POS)}`,
-  'ppo-cr': (r) => `but the ${pick(r, SUBJECTS)} was ${pick(r, POS)}`,
+  ppo: (r) => `the ${pick(r, SUBJECTS)} was ${pick(r, NEU)} but ${pick(r, POS)}`,
+  'ppo-cr': (r) => `but the ${pick(r, SUBJECTS)} was ${pick(r, POS)} and ${pick(r, POS)}`,
 };
 
 export function exampleReportData(): ReportData {

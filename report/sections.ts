@@ -60,7 +60,7 @@ function headline(data: ReportData): Headline | null {
 function armsSection(data: ReportData): Section {
   const gold = data.run.hasGold && data.arms.some((a) => a.summary.goldMean);
   const columns = [
-    { title: 'arm' },
+    { title: 'arm', nowrap: true },
     { title: 'reward' },
     ...(gold ? [{ title: 'gold reward', numeric: true, help: 'mean gold reward on held-out prompts, with CI' }] : []),
     { title: 'RM score', numeric: true, help: 'mean reward-model score' },
@@ -332,7 +332,7 @@ function samplesSection(data: ReportData): Section {
   const gold = data.samples.some((s) => s.responses.some((r) => r.gold !== undefined));
   const columns = [
     { title: 'prompt' },
-    { title: 'arm' },
+    { title: 'arm', nowrap: true },
     { title: 'response' },
     { title: 'RM score', numeric: true },
     ...(gold ? [{ title: 'gold', numeric: true }] : []),

@@ -55,8 +55,6 @@ export interface ReportDoc {
 
 // ---------------------------------------------------------------- HTML
 
-const cellText = (c: Cell): string => (typeof c === 'string' ? c : c.text);
-
 function htmlCell(c: Cell): string {
   if (typeof c === 'string') return escapeHtml(c);
   let main = escapeHtml(c.text);
@@ -204,5 +202,3 @@ export function toMarkdown(doc: ReportDoc, plotDir = 'plots'): string {
   }
   return `${out.join('\n\n')}\n`;
 }
-
-export { cellText };

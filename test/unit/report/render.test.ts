@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { exampleReportData } from '../../../report/fixture.js';
-import { renderReport } from '../../../report/render.js';
+import { renderReport } from '../../../report/index.js';
 import type { ReportData } from '../../../report/types.js';
 
 const data = exampleReportData();

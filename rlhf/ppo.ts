@@ -19,24 +19,23 @@
 // PPO ratio must be exactly 1 on the first minibatch. The difference is
 // reported as `logprobMismatch`.
 import * as tf from '@tensorflow/tfjs';
-import { buildBatch, encodePrompt, selectRows, type SequenceBatch } from './batch.js';
+import { batchTensors, buildBatch, encodePrompt, selectRows, type SequenceBatch } from './batch.js';
+import { restoreCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import { contrastiveReward, type BaselineAggregation, type BaselineStats } from './contrastive.js';
 import { gae } from './gae.js';
 import { klControllerFromConfig, type KLController, type KLControllerConfig } from './kl.js';
 import { policyLoss, valueLoss } from './losses.js';
 import { responseHidden, type PolicyModel, type ValueModel, type RewardModel } from './model.js';
 import { AdamW, namedGrads, type AdamWConfig } from './optim.js';
+import { scoreIds } from './reward-model.js';
 import { Rng } from './rng.js';
 import { generate, sequenceLogprobs, sequenceValues, type GenerateOptions } from './sampling.js';
 import { lrAt, type LrSchedule } from './schedule.js';
 import { responseLogprobs } from './sft.js';
 import { clipReward, normalizeScores, shapeTokenRewards, type KlEstimator, type RunningMomentsState, type ScoreNormalization } from './shaping.js';
 import { explainedVariance, mean, std } from './stats.js';
-import { batchTensors } from './batch.js';
-import { whiten } from './whiten.js';
-import { scoreIds } from './reward-model.js';
-import { restoreCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import type { Tokenizer } from './tokenizer.js';
+import { whiten } from './whiten.js';
 
 export interface PpoConfig {
   rewardMode: 'raw' | 'contrastive';

@@ -43,11 +43,6 @@ export function backendInfo(): BackendInfo {
   return info;
 }
 
-/** Whether the active backend lacks fast transposed matmuls and gather gradients. */
-export function isWasm(): boolean {
-  return tf.getBackend() === 'wasm';
-}
-
 async function choose(pref: BackendPreference): Promise<BackendInfo> {
   const env = process.env.CRLHF_BACKEND?.trim();
   if (env) {

@@ -136,9 +136,6 @@ export class Transformer {
     return n;
   }
 
-  trainableVariables(): tf.Variable[] {
-    return [...this.params.values()];
-  }
 
   /**
    * Final hidden states [B·T, d] of a padded batch (call inside tf.tidy). With

@@ -30,6 +30,13 @@ test('CRLHF_BACKEND overrides the preference, and the cpu banner is silenced', a
   assert.doesNotMatch(stderr, /looks like you are running TensorFlow\.js in Node/);
 });
 
+test('auto picks the best installed backend without start-up noise on stderr', async () => {
+  const { stdout, stderr } = await child({ CRLHF_BACKEND: 'auto' });
+  const chosen = JSON.parse(stdout);
+  assert.ok(['tensorflow', 'wasm', 'cpu'].includes(chosen.name));
+  assert.doesNotMatch(stderr, /looks like you are running|cpu_feature_guard|oneDNN|absl/);
+});
+
 test('an unknown CRLHF_BACKEND is an error naming the allowed values', async () => {
   await assert.rejects(child({ CRLHF_BACKEND: 'gpu' }), /CRLHF_BACKEND=gpu is not one of auto, tensorflow, wasm, cpu/);
 });

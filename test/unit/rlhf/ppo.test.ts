@@ -118,6 +118,32 @@ test('PPO with contrastive rewards raises the gold reward too; the reward is the
   assert.ok(h[0]!.metrics.rewardStd < h[0]!.metrics.scoreStd / 2, `reward std ${h[0]!.metrics.rewardStd} vs score std ${h[0]!.metrics.scoreStd}`);
 });
 
+test('PPO stops an iteration early once approx KL exceeds the threshold, and fails loudly on bad inputs', async () => {
+  const small = { ...CFG, dModel: 16, nLayers: 1 };
+  const policy = new PolicyModel(small, new Rng(1));
+  const value = new ValueModel(small, new Rng(2));
+  const make = (cfg: Partial<PpoConfig>, fn: RewardFn = rewardFn) =>
+    new PpoTrainer({ policy, reference: policy.clone(), value, tokenizer: tok, rewardFn: fn, config: { ...config('raw'), ppoEpochs: 4, miniBatchSize: 4, ...cfg }, seed: 3 });
+  const early = make({ earlyStopApproxKl: 1e-9, policyOptim: { schedule: { peakLr: 1e-2, totalSteps: 1, decay: 'constant' } } });
+  const { metrics } = await early.step(PROMPTS.slice(0, 8));
+  assert.equal(metrics.earlyStopped, true);
+  assert.ok(metrics.updates <= 2, `updates ${metrics.updates}`);
+  const full = make({});
+  assert.equal((await full.step(PROMPTS.slice(0, 8))).metrics.updates, 8);
+  const contrastive = make({ rewardMode: 'contrastive' });
+  await assert.rejects(contrastive.step(PROMPTS.slice(0, 2)), /no baseline for prompt "a"/);
+  const short = make({}, () => [1]);
+  await assert.rejects(short.step(PROMPTS.slice(0, 2)), /returned 1 scores for 2 samples/);
+  const nan = make({}, (s) => s.map(() => NaN));
+  await assert.rejects(nan.step(PROMPTS.slice(0, 2)), /reward for prompt "a" is NaN/);
+  for (const t of [early, full, contrastive, short, nan]) {
+    t.dispose();
+    t.reference.dispose();
+  }
+  policy.dispose();
+  value.dispose();
+});
+
 test('PPO iterations leave no tensors behind', async () => {
   const small = { ...CFG, dModel: 16, nLayers: 1 };
   const policy = new PolicyModel(small, new Rng(1));

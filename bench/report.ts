@@ -1,0 +1,117 @@
+// The model benchmark's outputs: a table on stdout (one row per size and
+// runner), a profile summary, and the full results as JSON under
+// bench/results/ (git-ignored) and wherever --out says.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ModelBenchResults, RunnerResult, Throughput } from './model.js';
+
+const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
+
+const HEADER = ['size', 'runner', 'train tok/s', 'train GFLOP/s', 'train ×PyTorch', 'train of peak', 'gen tok/s', 'gen GFLOP/s', 'gen ×PyTorch', 'gen of peak'];
+
+function num(x: number | null | undefined, digits = 0): string {
+  if (x === null || x === undefined || !Number.isFinite(x)) return '–';
+  return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function pct(x: number | null | undefined): string {
+  return x === null || x === undefined ? '–' : `${(100 * x).toFixed(1)}%`;
+}
+
+function cells(t: Throughput | undefined): string[] {
+  if (!t) return ['–', '–', '–', '–'];
+  return [num(t.tokensPerS), num(t.gflops, 1), t.ratioToTorch === null ? '–' : `${t.ratioToTorch.toFixed(2)}×`, pct(t.fractionOfPeak)];
+}
+
+export function tableRows(results: ModelBenchResults): string[][] {
+  const rows: string[][] = [];
+  for (const s of results.sizes) {
+    for (const r of s.runners) {
+      const label = r.runner === 'pytorch' ? 'pytorch' : `rlhf/${r.runner}`;
+      if (r.error && !r.train) {
+        rows.push([s.size.name, label, `failed: ${r.error.slice(0, 90)}`]);
+        continue;
+      }
+      const [tt = '', tg = '', tr = '', tp = ''] = cells(r.train);
+      const [gt = '', gg = '', gr = '', gp = ''] = cells(r.gen);
+      rows.push([s.size.name, label, tt, tg, tr, tp, gt, gg, gr, gp]);
+    }
+  }
+  return rows;
+}
+
+/** A Markdown table (readable as plain text too). */
+export function markdownTable(header: string[], rows: string[][]): string {
+  const width = header.map((h, i) => Math.max(h.length, ...rows.filter((r) => r.length === header.length).map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) =>
+    r.length === header.length ? `| ${r.map((c, i) => (i < 2 ? c.padEnd(width[i] as number) : c.padStart(width[i] as number))).join(' | ')} |` : `| ${r.join(' | ')} |`;
+  return [line(header), `|${width.map((w, i) => (i < 2 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+export function printTable(results: ModelBenchResults): void {
+  const g = results.gemm;
+  console.log('');
+  console.log(
+    `Model benchmark: ${results.machine.cpu}, ${results.machine.cores} cores, ${results.options.threads} threads ` +
+      `(wasm: 1), medians of ${results.options.reps} interleaved repetitions`,
+  );
+  if (g) {
+    const best = (lib: 'numpy' | 'torch') => Math.max(0, ...g.runs.flatMap((r) => Object.values(r[lib])));
+    console.log(`float32 GEMM peak: ${g.peakGflops.toFixed(1)} GFLOP/s (numpy ${best('numpy').toFixed(1)}, torch.mm ${best('torch').toFixed(1)}; square n = ${Object.keys(g.runs[0]?.numpy ?? {}).join(', ')})`);
+  }
+  for (const s of results.sizes) {
+    const { model: m, train: t, gen } = s.size;
+    console.log(
+      `${s.size.name}: ${m.nLayers} layers, d=${m.dModel}, ${m.nHeads} heads, context ${m.contextLength}, vocab ${m.vocabSize}, P=${s.params.toLocaleString('en-US')}; ` +
+        `train ${t.batch}×${t.seqLen} tokens/step; gen ${gen.batch} prompts × ${gen.promptLen} + ${gen.newTokens} new; load avg ${s.loadavg.before[0]?.toFixed(1)} → ${s.loadavg.after[0]?.toFixed(1)}`,
+    );
+  }
+  console.log('');
+  console.log(markdownTable(HEADER, tableRows(results)));
+  console.log('');
+  console.log(`×PyTorch: our tokens/s ÷ PyTorch's (>1 is faster). ${results.flopConvention}`);
+}
+
+function topKernels(p: RunnerResult['profile'], which: 'train' | 'decode', n: number): string {
+  const prof = p?.[which];
+  if (!prof) return '';
+  return prof.byKernel
+    .slice(0, n)
+    .map((k) => `${k.name} ${k.ms.toFixed(1)} ms (${((100 * k.ms) / Math.max(prof.kernelMs, 1e-9)).toFixed(0)}%, ×${k.count})`)
+    .join(', ');
+}
+
+export function printProfiles(results: ModelBenchResults): void {
+  for (const s of results.sizes) {
+    for (const r of s.runners) {
+      const p = r.profile;
+      if (!p) continue;
+      console.log('');
+      console.log(`profile ${s.size.name} rlhf/${r.runner}`);
+      for (const which of ['train', 'decode'] as const) {
+        const q = p[which];
+        console.log(
+          `  ${which === 'train' ? 'training step' : 'decoding step'}: ${q.kernels} kernels, kernels ${q.kernelMs.toFixed(1)} ms of ${q.wallMs.toFixed(1)} ms wall ` +
+            `(${((100 * q.kernelMs) / q.wallMs).toFixed(0)}%; the rest is JS dispatch, tape, tidy, host reads)`,
+        );
+        console.log(`    top: ${topKernels(p, which, 8)}`);
+        for (const t of q.topShapes.slice(0, which === 'train' ? 5 : 3)) {
+          console.log(`    ${t.ms.toFixed(1)} ms ×${t.count} ${t.name} ${t.inputShapes}`);
+        }
+      }
+    }
+  }
+}
+
+export function writeResults(results: ModelBenchResults, out?: string): string[] {
+  const stamp = results.startedAt.replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
+  const paths = [join(RESULTS_DIR, `model-${stamp}.json`)];
+  if (out) paths.push(out);
+  const text = JSON.stringify(results, null, 2) + '\n';
+  for (const p of paths) {
+    mkdirSync(dirname(p), { recursive: true });
+    writeFileSync(p, text);
+  }
+  return paths;
+}

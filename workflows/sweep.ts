@@ -245,7 +245,7 @@ export async function sweepWorkflow(input: SweepInput, carried?: SweepState): Pr
       } catch (err) {
         state.groups[g] = isCancellation(err) ? 'cancelled' : 'failed';
         state.errors[`g${g}`] = firstLine(err);
-        log.warn('shared steps failed', { sweep, group: group.key, error: state.errors[`g${g}`] });
+        if (state.groups[g] === 'failed') log.warn('shared steps failed', { sweep, group: group.key, error: state.errors[`g${g}`] });
       }
     });
   };

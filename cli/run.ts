@@ -8,11 +8,12 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import Table from 'cli-table3';
 import { parse as parseYaml } from 'yaml';
 import { REPO_ROOT, stateDir } from '../common/dirs.js';
-import { NotFoundError, UsageError } from '../common/errors.js';
+import { ConfigError, NotFoundError, UsageError } from '../common/errors.js';
 import { queues } from '../common/temporal.js';
 import { loadConfig } from '../config/load.js';
 import type { ExperimentSummary } from '../pipeline/summary.js';
-import { toUri } from '../storage/index.js';
+import { openObject, toUri } from '../storage/index.js';
+import type { ExperimentConfig } from '../config/schema.js';
 import type { ExperimentInput } from '../workflows/experiment.js';
 import { openContext, workflowUiLink, type CliContext } from './context.js';
 import { describeSnapshot, ProgressPrinter, RateTracker, snapshot } from './progress.js';
@@ -41,6 +42,7 @@ export async function runCommand(file: string, opts: RunOptions): Promise<Experi
   const overrides = parseOverrides(opts.set);
   if (opts.name) overrides.name = opts.name;
   const loaded = await loadConfig(file, overrides);
+  await checkDataFiles(file, loaded.config);
   const ctx = await openContext({ worker: !opts.detach, say });
   try {
     const input: ExperimentInput = {
@@ -49,12 +51,23 @@ export async function runCommand(file: string, opts: RunOptions): Promise<Experi
       taskQueue: ctx.settings.taskQueue,
       config: loaded.config,
       configSource: loaded.source,
-      timeouts: { heartbeat: process.env.CRLHF_HEARTBEAT_TIMEOUT ?? '60 seconds' },
+      timeouts: { heartbeat: process.env.CRLHF_HEARTBEAT_TIMEOUT ?? '60 seconds', attempts: Number(process.env.CRLHF_ACTIVITY_ATTEMPTS ?? 10) },
     };
     const handle = await startOrAttach(ctx.client, input, ctx);
     return await follow(ctx, handle, opts);
   } finally {
     await ctx.close();
+  }
+}
+
+/** Real-data files must exist before anything starts (the data step would fail later otherwise). */
+async function checkDataFiles(file: string, config: ExperimentConfig): Promise<void> {
+  const files = config.data.files;
+  if (!files) return;
+  for (const [field, uri] of [['preferences', files.preferences], ['sft', files.sft]] as const) {
+    if (!uri) continue;
+    const { store, key } = openObject(uri);
+    if (!(await store.exists(key))) throw new ConfigError(`${file}: field "data.files.${field}" = ${JSON.stringify(uri)}: no such file (${store.uri(key)})`, file, `data.files.${field}`);
   }
 }
 

@@ -1,7 +1,8 @@
 // Loads and validates experiment configs from YAML; every error names the
 // file, the line, the field (dotted path), the value and what is allowed.
 import { readFile } from 'node:fs/promises';
-import { basename, extname } from 'node:path';
+import { basename, dirname, extname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../common/errors.js';
@@ -104,7 +105,15 @@ export async function loadConfig(file: string, overrides: Record<string, unknown
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError(code === 'ENOENT' ? `${file}: no such config file` : `${file}: cannot read: ${(err as Error).message}`, file);
   }
-  return { config: parseConfig(text, file, overrides), source: text, file };
+  const config = parseConfig(text, file, overrides);
+  // Data paths are relative to the config file, and workers elsewhere need absolute URIs.
+  const files = config.data.files;
+  if (files) {
+    const abs = (p: string) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(p) ? p : pathToFileURL(resolve(dirname(file), p)).href);
+    files.preferences = abs(files.preferences);
+    if (files.sft) files.sft = abs(files.sft);
+  }
+  return { config, source: text, file };
 }
 
 /** Sets a dotted path inside a plain object (for sweeps and --set overrides). */

@@ -276,6 +276,8 @@ export async function temporalAnswers(address: string): Promise<boolean> {
 export interface S3StartOptions {
   stateDir: string;
   port?: number;
+  /** Reuse credentials (a restart that clients must survive); fresh ones by default. */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
   say?: (msg: string) => void;
 }
 
@@ -291,8 +293,8 @@ export async function startS3Server(opts: S3StartOptions): Promise<ServerRecord>
   const host = '127.0.0.1';
   const port = opts.port ?? (await freePort(host));
   const logFile = join(dir, 'server.log');
-  const accessKeyId = `crlhf${randomBytes(6).toString('hex')}`;
-  const secretAccessKey = randomBytes(24).toString('base64url');
+  const accessKeyId = opts.credentials?.accessKeyId ?? `crlhf${randomBytes(6).toString('hex')}`;
+  const secretAccessKey = opts.credentials?.secretAccessKey ?? randomBytes(24).toString('base64url');
   // Credentials go through the environment, not argv, so `ps` does not show them.
   const pid = spawnDetached({
     kind: 's3',

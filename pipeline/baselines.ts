@@ -13,7 +13,7 @@ import { getJson, putJson, putJsonl, readJsonl } from '../storage/json.js';
 import { openStore } from '../storage/index.js';
 import { joinKey } from '../storage/keys.js';
 import { getTask } from '../tasks/index.js';
-import type { StepContext, StepProgress } from './context.js';
+import { testStepDelay, type StepContext, type StepProgress } from './context.js';
 import { loadData } from './data.js';
 import { backendFor } from './models.js';
 import type { Plan } from './plan.js';
@@ -93,6 +93,7 @@ export async function sampleBaselineShard(input: { plan: Plan; shard: number }, 
           await putJsonl(store, key, out);
         }
         ctx.heartbeat({ phase: 'baselines', step: Math.min(rows.length, (c + 1) * CHUNK_ROWS), total: rows.length } satisfies StepProgress);
+        await testStepDelay('baselines');
       }
       return { shard, prompts: prompts.length, samples: rows.length, chunks, chunksReused: reused, backend: backend.name };
     },

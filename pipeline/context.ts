@@ -26,3 +26,18 @@ export interface StepProgress {
   metrics?: Record<string, number>;
   checkpoint?: string;
 }
+
+/**
+ * Fault-injection aid for the crash tests: CRLHF_TEST_STEP_DELAY_MS =
+ * "phase:ms,..." (e.g. "baselines:1500,ppo:500") slows a long step down
+ * between units of work (chunks, iterations) so a test can kill a worker in
+ * the middle of one. No delay unless set.
+ */
+export async function testStepDelay(phase: string): Promise<void> {
+  const spec = process.env.CRLHF_TEST_STEP_DELAY_MS;
+  if (!spec) return;
+  for (const part of spec.split(',')) {
+    const [p, ms] = part.split(':');
+    if (p === phase && Number(ms) > 0) await new Promise((r) => setTimeout(r, Number(ms)));
+  }
+}

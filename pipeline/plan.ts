@@ -28,6 +28,8 @@ export interface ArmPlan {
 export interface Timeouts {
   /** Heartbeat timeout of long activities (Temporal duration string). */
   heartbeat: string;
+  /** Attempts of each activity before the run fails (transient errors are retried with backoff). */
+  attempts: number;
 }
 
 export interface Plan {
@@ -109,7 +111,7 @@ export function makePlan(args: PlanArgs): Plan {
     configHash: hashJson(hashed),
     steps: { data, sft, rewardModel, baselineShards, baselineScores },
     arms,
-    timeouts: { heartbeat: args.timeouts?.heartbeat ?? '60 seconds' },
+    timeouts: { heartbeat: args.timeouts?.heartbeat ?? '60 seconds', attempts: args.timeouts?.attempts ?? 10 },
     sweep: args.sweep,
   };
 }

@@ -3,7 +3,7 @@
 // between blocks; a block that lands elsewhere, or a retry after a crash,
 // rebuilds it from the newest checkpoint and recomputes the same numbers.
 import type { ArmPlan, Plan } from './plan.js';
-import type { StepContext, StepProgress } from './context.js';
+import { testStepDelay, type StepContext, type StepProgress } from './context.js';
 import type { Aggregation } from '../config/schema.js';
 import { checkpointFromFiles, type Checkpoint } from '../rlhf/checkpoint.js';
 import type { BaselineAggregation } from '../rlhf/contrastive.js';
@@ -188,6 +188,7 @@ export async function ppoBlock(input: { plan: Plan; arm: string; until: number }
       metrics: { score: metrics.scoreMean, reward: metrics.rewardMean, kl: metrics.klMean, entropy: metrics.entropyMean, ...(metrics.goldMean !== undefined ? { gold: metrics.goldMean } : {}), msPerIter: metrics.totalMs },
       checkpoint: checkpointUri,
     } satisfies StepProgress);
+    await testStepDelay('ppo');
   }
   return { arm: arm.name, iteration: trainer.iteration, checkpoint: checkpointUri, checkpointDir: live.checkpointDir, cancelled: false, reloaded, resumedFrom, last: lastOf(history), backend: backend.name };
 }

@@ -8,7 +8,7 @@ import { loadModelWeights, loadOptimizerState, modelFromCheckpoint } from '../rl
 import { openStore } from '../storage/index.js';
 import { joinKey } from '../storage/keys.js';
 import type { Plan } from './plan.js';
-import type { StepContext, StepProgress } from './context.js';
+import { testStepDelay, type StepContext, type StepProgress } from './context.js';
 import { cachedStep, readStepOutput } from './steps.js';
 import { loadData } from './data.js';
 import { backendFor, commitTrainingState, loadLatestTrainingState, loadTrainingState, transformerConfig } from './models.js';
@@ -74,6 +74,7 @@ export async function trainRewardModel(input: { plan: Plan }, ctx: StepContext) 
           lastCkpt = (await commitTrainingState(store, ckptPrefix, { step: done, models: { reward: model }, optimizers: { reward: trainer.optimizer } }, plan.steps.rewardModel.hash)).uri;
         }
         ctx.heartbeat({ phase: 'reward_model', step: done, total: cfg.steps, metrics: { loss: res.loss, accuracy: res.accuracy }, checkpoint: lastCkpt } satisfies StepProgress);
+        await testStepDelay('reward_model');
       }
       const heldOut = data.heldOut.length ? await evaluatePairs(model, data.tokenizer, data.heldOut) : null;
       const train = await evaluatePairs(model, data.tokenizer, data.preferences.slice(0, 512));

@@ -8,7 +8,7 @@ import { loadModelWeights, loadOptimizerState } from '../rlhf/checkpoint.js';
 import { openStore } from '../storage/index.js';
 import { joinKey } from '../storage/keys.js';
 import type { Plan } from './plan.js';
-import type { StepContext, StepProgress } from './context.js';
+import { testStepDelay, type StepContext, type StepProgress } from './context.js';
 import { cachedStep } from './steps.js';
 import { loadData, type ExperimentData } from './data.js';
 import { backendFor, commitTrainingState, loadLatestTrainingState, transformerConfig } from './models.js';
@@ -61,6 +61,7 @@ export async function trainSft(input: { plan: Plan }, ctx: StepContext) {
           lastCkpt = (await commitTrainingState(store, ckptPrefix, { step: done, models: { policy: model }, optimizers: { policy: trainer.optimizer }, tokenizer: data.tokenizer }, plan.steps.sft.hash)).uri;
         }
         ctx.heartbeat({ phase: 'sft', step: done, total: cfg.steps, metrics: { loss: res.loss, lr: res.lr }, checkpoint: lastCkpt } satisfies StepProgress);
+        await testStepDelay('sft');
       }
       const evalLoss = (await evaluateSft(model, batchesOf(heldOut, data, plan))).loss;
       const final = await commitTrainingState(store, sftModelDir(plan), { step: cfg.steps, models: { policy: model }, tokenizer: data.tokenizer }, plan.steps.sft.hash, 1);

@@ -65,13 +65,13 @@ export async function ppoWorkflow(input: PpoInput): Promise<PpoArmResult> {
     heartbeatTimeout: plan.timeouts.heartbeat,
     // Cancellation is honoured at the next iteration, after a final checkpoint.
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20, nonRetryableErrorTypes: NON_RETRYABLE },
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: Math.max(plan.timeouts.attempts, 2), nonRetryableErrorTypes: NON_RETRYABLE },
   } as const;
   const shared = proxyActivities<typeof activities>({ ...blockOptions, taskQueue: q.gpu });
   const { finalizeArm } = proxyActivities<typeof activities>({
     taskQueue: q.cpu,
     startToCloseTimeout: '10 minutes',
-    retry: { maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
+    retry: { maximumAttempts: plan.timeouts.attempts, nonRetryableErrorTypes: NON_RETRYABLE },
   });
 
   const runBlock = async (until: number): Promise<BlockResult> => {

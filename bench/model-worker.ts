@@ -15,7 +15,7 @@ import { generate } from '../rlhf/sampling.js';
 import { constantLr } from '../rlhf/schedule.js';
 import { SftTrainer } from '../rlhf/sft.js';
 import { answer } from './protocol.js';
-import { profileKernels } from './profile.js';
+import { dispatchMicros, profileKernels } from './profile.js';
 import type { SizeSpec } from './sizes.js';
 
 interface WorkerArgs {
@@ -75,8 +75,8 @@ class Bench {
     const prefill = buildBatch(this.prompts, this.prompts.map(() => []), this.model.config.contextLength);
     const P = prefill.promptLen;
     const cache = tidy(() => this.model.forward(batchTensors(prefill), true).cache as KVCache);
-    let next: KVCache | undefined;
     try {
+      // The extended cache is made inside the tidy and not returned, so it is freed with it.
       return await profileKernels(async () => {
         const logits = tidy(() => {
           const out = this.model.step(
@@ -85,7 +85,6 @@ class Bench {
             tf.ones([B, P + 1]) as tf.Tensor2D,
             cache,
           );
-          next = out.cache;
           return this.model.logits(out.hidden);
         });
         await logits.data();
@@ -93,7 +92,6 @@ class Bench {
       });
     } finally {
       disposeCache(cache);
-      if (next) disposeCache(next);
     }
   }
 }
@@ -150,7 +148,7 @@ async function main(): Promise<void> {
           const b = need();
           const train = await profileKernels(() => b.trainStep());
           const decode = await b.profileDecodeStep();
-          answer({ train, decode });
+          answer({ train, decode, dispatchUs: dispatchMicros() });
           break;
         }
         case 'exit':

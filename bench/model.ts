@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { BackendName } from '../rlhf/backend.js';
 import type { SetupConfig } from './model-worker.js';
-import type { KernelProfile } from './profile.js';
+import type { StepProfile } from './profile.js';
 import { LineWorker } from './protocol.js';
 import { printProfiles, printTable, writeResults } from './report.js';
 import { expectedParams, FLOP_CONVENTION, genFlops, SIZES, trainFlops, type SizeSpec } from './sizes.js';
@@ -122,7 +122,8 @@ export interface RunnerResult {
   error?: string;
   train?: Throughput;
   gen?: Throughput;
-  profile?: { train: KernelProfile; decode: KernelProfile };
+  /** tf.profile (ours, with shapes and dispatch cost) or torch.profiler (PyTorch). */
+  profile?: { train: StepProfile; decode: StepProfile; dispatchUs?: number };
 }
 
 export interface SizeResult {
@@ -272,7 +273,7 @@ async function benchSize(size: SizeSpec, opts: Options, python: string | null, p
     );
   }
   if (opts.profile) {
-    for (const r of alive().filter((x) => x.name !== TORCH)) {
+    for (const r of alive()) {
       try {
         r.result.profile = await r.worker.request({ cmd: 'profile' });
       } catch (err) {

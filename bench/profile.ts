@@ -2,7 +2,13 @@
 // time), the heaviest (kernel, input shapes) pairs, and how much of the wall
 // time the kernels account for. The rest is JavaScript: tape bookkeeping,
 // tidy scopes, tensor creation, host reads.
+//
+// On a shared machine one profiled step catches preemptions that inflate
+// random kernels tenfold, so the step is profiled several times and each
+// kernel (by position in the step: the sequence is deterministic) gets the
+// median of its times.
 import * as tf from '@tensorflow/tfjs';
+import { median } from './stats.js';
 
 export interface KernelStat {
   name: string;
@@ -14,48 +20,111 @@ export interface ShapeStat extends KernelStat {
   inputShapes: string;
 }
 
-export interface KernelProfile {
-  /** Wall time of the profiled call (profiling adds some overhead). */
+/** What both sides report: tf.profile here, torch.profiler in torch_model.py (leaf aten ops as kernels). */
+export interface StepProfile {
+  runs: number;
   wallMs: number;
-  /** Kernels dispatched. */
   kernels: number;
-  /** Sum of kernel times. */
+  kernelMs: number;
+  byKernel: KernelStat[];
+}
+
+export interface KernelProfile extends StepProfile {
+  /** Profiled calls whose kernel times were combined (per-kernel medians). */
+  runs: number;
+  /** Median wall time of a profiled call (profiling adds some overhead). */
+  wallMs: number;
+  /** Backend kernels dispatched per call. */
+  kernels: number;
+  /** Sum of (median) backend kernel times. */
   kernelMs: number;
   byKernel: KernelStat[];
   topShapes: ShapeStat[];
+  /**
+   * tf.customGrad forward functions (named 'forward' or 'unnamed scope'):
+   * tf.profile records them like kernels, but their time includes the real
+   * kernels inside, so they are kept apart from the sums above.
+   */
+  scopes: KernelStat[];
 }
 
-export async function profileKernels(fn: () => Promise<unknown>, top = 15): Promise<KernelProfile> {
+interface Entry {
+  name: string;
+  inputShapes: string;
+  ms: number;
+}
+
+async function profileOnce(fn: () => Promise<unknown>): Promise<{ wallMs: number; entries: Entry[] }> {
   const t0 = performance.now();
   const info = await tf.profile(async () => {
     await fn();
     return [] as tf.Tensor[];
   });
   const wallMs = performance.now() - t0;
-  const byName = new Map<string, KernelStat>();
-  const byShape = new Map<string, ShapeStat>();
-  let kernelMs = 0;
+  const entries: Entry[] = [];
   for (const k of info.kernels) {
     const t = await k.kernelTimeMs;
-    const ms = typeof t === 'number' ? t : 0;
-    kernelMs += ms;
-    const n = byName.get(k.name) ?? { name: k.name, count: 0, ms: 0 };
-    n.count++;
-    n.ms += ms;
-    byName.set(k.name, n);
-    const inputShapes = JSON.stringify(k.inputShapes);
-    const key = `${k.name} ${inputShapes}`;
-    const s = byShape.get(key) ?? { name: k.name, inputShapes, count: 0, ms: 0 };
+    entries.push({ name: k.name, inputShapes: JSON.stringify(k.inputShapes), ms: typeof t === 'number' ? t : 0 });
+  }
+  return { wallMs, entries };
+}
+
+export async function profileKernels(fn: () => Promise<unknown>, runs = 3, top = 15): Promise<KernelProfile> {
+  const all: { wallMs: number; entries: Entry[] }[] = [];
+  for (let i = 0; i < runs; i++) all.push(await profileOnce(fn));
+  const first = all[0]?.entries ?? [];
+  // Same kernel sequence every call (it should be): per-position medians; else the first call alone.
+  const aligned = all.every((r) => r.entries.length === first.length && r.entries.every((e, i) => e.name === first[i]?.name));
+  const entries = aligned ? first.map((e, i) => ({ ...e, ms: median(all.map((r) => (r.entries[i] as Entry).ms)) })) : first;
+
+  const backend = tf.getBackend();
+  const byName = new Map<string, KernelStat>();
+  const byShape = new Map<string, ShapeStat>();
+  const scopes = new Map<string, KernelStat>();
+  const add = <T extends KernelStat>(m: Map<string, T>, key: string, make: () => T, ms: number) => {
+    const s = m.get(key) ?? make();
     s.count++;
     s.ms += ms;
-    byShape.set(key, s);
+    m.set(key, s);
+  };
+  let kernelMs = 0;
+  let kernels = 0;
+  for (const e of entries) {
+    if (!tf.getKernel(e.name, backend)) {
+      add(scopes, e.name, () => ({ name: e.name, count: 0, ms: 0 }), e.ms);
+      continue;
+    }
+    kernels++;
+    kernelMs += e.ms;
+    add(byName, e.name, () => ({ name: e.name, count: 0, ms: 0 }), e.ms);
+    add(byShape, `${e.name} ${e.inputShapes}`, () => ({ name: e.name, inputShapes: e.inputShapes, count: 0, ms: 0 }), e.ms);
   }
   const desc = (a: KernelStat, b: KernelStat) => b.ms - a.ms;
   return {
-    wallMs,
-    kernels: info.kernels.length,
+    runs: aligned ? runs : 1,
+    wallMs: median(all.map((r) => r.wallMs)),
+    kernels,
     kernelMs,
     byKernel: [...byName.values()].sort(desc),
     topShapes: [...byShape.values()].sort(desc).slice(0, top),
+    scopes: [...scopes.values()].sort(desc),
   };
+}
+
+/**
+ * The fixed cost of one op on the active backend: median µs of an Add of two
+ * 1-element tensors (dispatch, tensor bookkeeping, no arithmetic to speak
+ * of). kernels per step × this = the floor that fusing ops would lift.
+ */
+export function dispatchMicros(n = 2000): number {
+  const a = tf.tensor1d([1]);
+  const b = tf.tensor1d([2]);
+  const times: number[] = [];
+  for (let rep = 0; rep < 5; rep++) {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) tf.add(a, b).dispose();
+    times.push(((performance.now() - t0) * 1e3) / n);
+  }
+  tf.dispose([a, b]);
+  return median(times);
 }

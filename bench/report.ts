@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ModelBenchResults, RunnerResult, Throughput } from './model.js';
+import type { KernelProfile } from './profile.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
@@ -88,15 +89,17 @@ export function printProfiles(results: ModelBenchResults): void {
       const p = r.profile;
       if (!p) continue;
       console.log('');
-      console.log(`profile ${s.size.name} rlhf/${r.runner}`);
+      const who = r.runner === 'pytorch' ? 'pytorch (torch.profiler, leaf aten ops, self CPU time, mean of' : `rlhf/${r.runner} (tf.profile, per-kernel medians of`;
+      const dispatch = p.dispatchUs === undefined ? '' : `; one op costs ~${p.dispatchUs.toFixed(0)} µs to dispatch`;
+      console.log(`profile ${s.size.name} ${who} ${p.train.runs} calls${dispatch})`);
       for (const which of ['train', 'decode'] as const) {
         const q = p[which];
         console.log(
-          `  ${which === 'train' ? 'training step' : 'decoding step'}: ${q.kernels} kernels, kernels ${q.kernelMs.toFixed(1)} ms of ${q.wallMs.toFixed(1)} ms wall ` +
-            `(${((100 * q.kernelMs) / q.wallMs).toFixed(0)}%; the rest is JS dispatch, tape, tidy, host reads)`,
+          `  ${which === 'train' ? 'training step' : 'decoding step'}: ${q.kernels.toFixed(0)} kernels, kernels ${q.kernelMs.toFixed(1)} ms of ${q.wallMs.toFixed(1)} ms wall ` +
+            `(${((100 * q.kernelMs) / q.wallMs).toFixed(0)}%; the rest is framework overhead outside kernels)`,
         );
         console.log(`    top: ${topKernels(p, which, 8)}`);
-        for (const t of q.topShapes.slice(0, which === 'train' ? 5 : 3)) {
+        for (const t of (q as Partial<KernelProfile>).topShapes?.slice(0, which === 'train' ? 5 : 3) ?? []) {
           console.log(`    ${t.ms.toFixed(1)} ms ×${t.count} ${t.name} ${t.inputShapes}`);
         }
       }

@@ -20,7 +20,7 @@ rlhf/sampling.ts, op for op where it matters for time:
 
 Protocol: one JSON object per stdin line, {"cmd": ...}; each answer is one
 stdout line starting with "@@bench " followed by JSON (the same protocol as
-bench/model-worker.ts). Commands: setup, train, gen, exit. `gemm` measures the
+bench/model-worker.ts). Commands: setup, train, gen, profile, exit. `gemm` measures the
 float32 matrix-multiply peak (numpy/OpenBLAS and torch.mm).
 """
 
@@ -171,6 +171,53 @@ def generate(model, prompts, new_tokens, gen):
     return out
 
 
+# ---------------------------------------------------------------- profile
+
+
+def profile_call(fn, runs=3, top=12):
+    """torch.profiler over `runs` calls after one profiled warm-up call (the
+    profiler's own start-up lands there): per call, leaf aten ops (≈ kernels)
+    and self CPU time by op name, to set beside tf.profile's kernel table."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]):
+        fn()
+    walls = []
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            fn()
+            walls.append((time.perf_counter() - t0) * 1e3)
+    leaves = [e for e in prof.events() if not e.cpu_children and e.name.startswith("aten::")]
+    by_name = {}
+    for e in prof.key_averages():
+        if e.self_cpu_time_total > 0:
+            by_name[e.key] = {"name": e.key, "count": e.count / runs, "ms": e.self_cpu_time_total / 1e3 / runs}
+    ranked = sorted(by_name.values(), key=lambda k: -k["ms"])
+    return {
+        "runs": runs,
+        "wallMs": statistics.median(walls),
+        "kernels": len(leaves) / runs,
+        "kernelMs": sum(k["ms"] for k in ranked),
+        "byKernel": ranked[:top],
+    }
+
+
+def profile_decode_step(model, prompts):
+    B, P = prompts.shape
+    with torch.no_grad():
+        mask = torch.ones(B, P + 1)
+        hidden, cache = model(prompts, torch.arange(P).expand(B, P), mask[:, :P])
+        nxt = torch.full((B, 1), 5, dtype=torch.long)
+        pos = torch.full((B, 1), P, dtype=torch.long)
+
+        def step():
+            h, _ = model(nxt, pos, mask, cache)
+            torch.multinomial(torch.softmax(model.logits(h[:, -1]), dim=-1), 1)
+
+        return profile_call(step, runs=5)
+
+
 # ---------------------------------------------------------------- the GEMM peak
 
 
@@ -278,6 +325,11 @@ def main():
                 out = server.train(msg.get("steps", 1))
             elif cmd == "gen":
                 out = server.generate(msg.get("runs", 1))
+            elif cmd == "profile":
+                out = {
+                    "train": profile_call(server.trainer.step),
+                    "decode": profile_decode_step(server.model, server.prompts),
+                }
             elif cmd == "gemm":
                 out = gemm_peak(msg.get("sizes", [512, 1024, 1536, 2048]), msg.get("reps", 5), torch.get_num_threads())
             elif cmd == "exit":

@@ -103,6 +103,7 @@ export function createLlmJudge(input: LlmJudgeConfig, deps: LlmJudgeDeps = {}): 
   const logger = deps.logger ?? log.child({ component: 'judges/llm' });
   const cache = deps.cache;
   const semaphore = new Semaphore(config.concurrency);
+  const inflight = new Map<string, Promise<CachedCall>>();
   const counters = { requests: 0, retries: 0, promptTokens: 0, completionTokens: 0, cacheHits: 0, cacheMisses: 0, cacheErrors: 0, unparseable: 0 };
 
   const client = createChatClient({
@@ -152,14 +153,16 @@ export function createLlmJudge(input: LlmJudgeConfig, deps: LlmJudgeDeps = {}): 
 
   async function judgeOrder(pair: JudgePair, order: Order, signal: AbortSignal): Promise<LlmCallRecord> {
     const [first, second] = order === 'AB' ? [pair.responseA, pair.responseB] : [pair.responseB, pair.responseA];
+    // The key is the request as shown (first, second), so a call is paid for once
+    // whichever pair or order asked for it; identical calls in flight share one request.
     const key = callCacheKey({
       model: config.model,
       promptVersion: spec.version,
       promptSha256: spec.sha256,
-      order,
+      order: 'AB',
       prompt: pair.prompt,
-      responseA: pair.responseA,
-      responseB: pair.responseB,
+      responseA: first,
+      responseB: second,
       temperature: config.temperature,
       maxTokens: config.maxTokens,
       seed: config.seed ?? null,
@@ -168,22 +171,31 @@ export function createLlmJudge(input: LlmJudgeConfig, deps: LlmJudgeDeps = {}): 
     let call = await cacheGet(key);
     const cached = call !== null;
     if (call === null) {
-      const request: ChatRequest = {
-        model: config.model,
-        messages: [
-          { role: 'system', content: SYSTEM_PROMPT },
-          { role: 'user', content: renderUserMessage(pair.prompt, first, second) },
-        ],
-        temperature: config.temperature,
-        max_tokens: config.maxTokens,
-        ...(config.seed !== undefined ? { seed: config.seed } : {}),
-      };
-      // The slot is held through retries and their backoff, so a rate-limited endpoint gets no new calls meanwhile.
-      const result = await semaphore.run(() => client.complete(request, signal));
-      counters.promptTokens += result.promptTokens;
-      counters.completionTokens += result.completionTokens;
-      call = { raw: result.content, servedModel: result.model, promptTokens: result.promptTokens, completionTokens: result.completionTokens };
-      await cachePut(key, call);
+      let pending = inflight.get(key);
+      if (!pending) {
+        const request: ChatRequest = {
+          model: config.model,
+          messages: [
+            { role: 'system', content: SYSTEM_PROMPT },
+            { role: 'user', content: renderUserMessage(pair.prompt, first, second) },
+          ],
+          temperature: config.temperature,
+          max_tokens: config.maxTokens,
+          ...(config.seed !== undefined ? { seed: config.seed } : {}),
+        };
+        pending = (async () => {
+          // The slot is held through retries and their backoff, so a rate-limited endpoint gets no new calls meanwhile.
+          const result = await semaphore.run(() => client.complete(request, signal));
+          counters.promptTokens += result.promptTokens;
+          counters.completionTokens += result.completionTokens;
+          const fresh: CachedCall = { raw: result.content, servedModel: result.model, promptTokens: result.promptTokens, completionTokens: result.completionTokens };
+          await cachePut(key, fresh);
+          return fresh;
+        })();
+        inflight.set(key, pending);
+        pending.finally(() => inflight.delete(key)).catch(() => {});
+      }
+      call = await pending;
     }
 
     const label = parseVerdict(call.raw);

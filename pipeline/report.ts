@@ -296,7 +296,7 @@ export async function buildReportData(plan: Plan, extra: { workflowId: string; h
               ...(plan.config.evaluation.llm ? { baseUrl: plan.config.evaluation.llm.base_url } : {}),
               promptVersion: evaluation.llm.promptVersion,
               promptSha256: evaluation.llm.promptSha256,
-              usage: evaluation.llm.usage as never,
+              usage: llmUsage(evaluation.llm.usage),
             },
           }
         : {}),
@@ -304,6 +304,21 @@ export async function buildReportData(plan: Plan, extra: { workflowId: string; h
     },
   };
   return parseReportData(reportData, 'report data');
+}
+
+/** The usage counters the report shows (the judge keeps more, e.g. cache errors). */
+function llmUsage(u: Record<string, number | null>) {
+  const num = (k: string) => (typeof u[k] === 'number' ? (u[k] as number) : 0);
+  return {
+    requests: num('requests'),
+    retries: num('retries'),
+    promptTokens: num('promptTokens'),
+    completionTokens: num('completionTokens'),
+    costUsd: typeof u.costUsd === 'number' ? u.costUsd : null,
+    cacheHits: num('cacheHits'),
+    cacheMisses: num('cacheMisses'),
+    unparseable: num('unparseable'),
+  };
 }
 
 function humanComparisons(votes: Judgment[], plan: Plan): Comparison[] {

@@ -19,6 +19,9 @@ import { NotFoundError, StorageError } from '../common/errors.js';
 import { joinKey, validateKey, validatePrefix } from './keys.js';
 import type { ArtifactStore, Body, ObjectInfo, PutResult } from './types.js';
 
+// The SDK version is pinned; its notice about future versions needing Node 22 is noise for users.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 /** Objects above this size go up as multipart uploads. */
 export const MULTIPART_THRESHOLD = 8 * 1024 * 1024;
 const PART_SIZE = 8 * 1024 * 1024;

@@ -67,8 +67,9 @@ describe('LLM judge over a fake Chat Completions server', () => {
     assert.equal(d0.promptVersion, 'pair-v1');
     assert.equal(d0.promptSha256, judge.promptSpec().sha256);
 
-    // Each pair went out twice, once per order, with the documented request body.
-    assert.equal(fake.requests.length, 6);
+    // Each pair went out twice, once per order, with the documented request body;
+    // p2 shows the same text in both places, so its two orders are one request.
+    assert.equal(fake.requests.length, 5);
     const forP0 = fake.requests.filter((r) => r.question === 'question 0?');
     assert.deepEqual(forP0.map((r) => [r.shownA, r.shownB]).sort(), [
       ['a much longer answer', 'short'],
@@ -365,14 +366,15 @@ describe('LLM judge over a fake Chat Completions server', () => {
       const pairs = [pair(0, 'longer answer', 'short'), pair(1, 'tiny', 'much longer answer'), pair(2, 'eq', 'eq')];
       const first = makeJudge(fake, {}, { cache });
       const out1 = await first.judge(pairs);
-      assert.equal(fake.requests.length, 6);
-      assert.equal(cache.size, 6);
+      // 'eq' vs 'eq' is the same request in both orders: one call, one entry.
+      assert.equal(fake.requests.length, 5);
+      assert.equal(cache.size, 5);
       assert.deepEqual([first.usage().cacheHits, first.usage().cacheMisses], [0, 6]);
 
       fake.rule = always('B'); // would change every verdict if it were asked
       const second = makeJudge(fake, {}, { cache });
       const out2 = await second.judge(pairs);
-      assert.equal(fake.requests.length, 6, 'no new HTTP request');
+      assert.equal(fake.requests.length, 5, 'no new HTTP request');
       assert.deepEqual(
         out2.map((j) => j.verdict),
         out1.map((j) => j.verdict),
@@ -407,15 +409,20 @@ describe('LLM judge over a fake Chat Completions server', () => {
       assert.deepEqual([resumed.usage().cacheHits, resumed.usage().cacheMisses], [4, 2]);
     });
 
-    it('keys one entry per ordered call: a new order, model or decoding setting is a miss', async () => {
+    it('keys one entry per call as shown: a new model or decoding setting is a miss, the same texts in swapped arms are not', async () => {
       const cache = new MemoryJudgmentCache();
       const p = [pair(0, 'aaa', 'b')];
       await makeJudge(fake, {}, { cache }).judge(p);
       await makeJudge(fake, { model: 'other-judge' }, { cache }).judge(p);
       await makeJudge(fake, { maxTokens: 10 }, { cache }).judge(p);
-      await makeJudge(fake, {}, { cache }).judge([{ ...p[0]!, responseA: 'b', responseB: 'aaa' }]);
-      assert.equal(cache.size, 8);
-      assert.equal(fake.requests.length, 8);
+      assert.equal(cache.size, 6);
+      // The arms swapped show the same two requests (first, second) as before: both cached.
+      const swapped = makeJudge(fake, {}, { cache });
+      const out = await swapped.judge([{ ...p[0]!, responseA: 'b', responseB: 'aaa' }]);
+      assert.equal(cache.size, 6);
+      assert.equal(fake.requests.length, 6);
+      assert.equal(swapped.usage().cacheHits, 2);
+      assert.equal(out[0]!.verdict, 'B', 'the longer text still wins, now as arm B');
     });
 
     it('goes on without the cache when the cache fails, counting the failures', async () => {

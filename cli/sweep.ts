@@ -140,7 +140,9 @@ export async function sweepStatus(client: Client, idOrName: string): Promise<{ s
   const trials = input.trials.map((t) => {
     const workflowId = trialWorkflowId(sweep, t.id);
     const s = input.settings[t.setting]!;
-    return { id: t.id, workflowId, setting: s.id, params: s.params, seed: t.seed, group: t.group, status: seen.get(workflowId) ?? 'pending' } as const;
+    // A closed sweep starts nothing more: its unstarted trials did not run.
+    const status: TrialStatus = seen.get(workflowId) ?? (ws === 'RUNNING' ? 'pending' : 'cancelled');
+    return { id: t.id, workflowId, setting: s.id, params: s.params, seed: t.seed, group: t.group, status };
   });
   const counts: Record<TrialStatus, number> = { pending: 0, running: 0, completed: 0, failed: 0, cancelled: 0 };
   for (const t of trials) counts[t.status]++;

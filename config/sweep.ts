@@ -29,6 +29,8 @@ import {
 import { formatIssues, parseConfig, setPath } from './load.js';
 import { ExperimentSchema, type ExperimentConfig } from './schema.js';
 
+/** Sweep names prefix trial run names (`<sweep>/t000`) and scheduled times are appended to them. */
+const SWEEP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/;
 const KNOB = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$/;
 const knob = () => z.string().regex(KNOB, 'a dotted path of config fields, e.g. ppo.kl.coef');
 
@@ -79,7 +81,7 @@ export const SweepSpecSchema = z
   .strictObject({
     name: z
       .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, 'letters, digits, ".", "_", "-"; at most 80 characters')
+      .regex(SWEEP_NAME, 'letters, digits, ".", "_", "-"; at most 80 characters')
       .optional()
       .describe('sweep name: its workflow ID and the prefix of its trials (<name>/t000); default: the file name'),
     base: z.string().optional().describe('the base experiment config file, relative to this file'),
@@ -321,6 +323,9 @@ export function parseSweep(text: string, file: string, opts: SweepLoadOptions = 
   }
 
   const name = opts.name ?? spec.name ?? basename(file, extname(file)).replace(/[^A-Za-z0-9._-]/g, '-');
+  if (!SWEEP_NAME.test(name)) {
+    throw new ConfigError(`sweep name "${name}" (${opts.name !== undefined ? '--name' : spec.name !== undefined ? 'name' : 'from the file name'}): letters, digits, ".", "_", "-"; at most 80 characters`, file, 'name');
+  }
   const seeds = spec.seeds ?? [base.seed];
 
   // Settings: grid points × random samples, in order, without repeats.

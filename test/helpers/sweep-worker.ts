@@ -15,7 +15,6 @@ import { queues } from '../../common/temporal.js';
 import * as sweepActivities from '../../sweep/activities.js';
 
 const activities = { ...pipelineActivities, ...sweepActivities };
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 let runtimeInstalled = false;
 
 function quietRuntime(): void {
@@ -42,12 +41,25 @@ export interface SweepWorkers {
   shutdown(): Promise<void>;
 }
 
-export async function startSweepWorkers(opts: { address: string; taskQueue: string; computeHosts?: number }): Promise<SweepWorkers> {
+const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
+
+/** The real workflows, or (`fake`) the sweep with a stand-in experiment that only sleeps. */
+function workflowBundle(fake: boolean): Promise<WorkflowBundleWithSourceMap> {
+  const file = fake ? './sweep-fake-workflows.ts' : './sweep-workflows.ts';
+  let b = bundles.get(file);
+  if (!b) {
+    b = bundleWorkflowCode({
+      workflowsPath: fileURLToPath(new URL(file, import.meta.url)),
+      logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never,
+    });
+    bundles.set(file, b);
+  }
+  return b;
+}
+
+export async function startSweepWorkers(opts: { address: string; taskQueue: string; computeHosts?: number; fakeExperiments?: boolean }): Promise<SweepWorkers> {
   quietRuntime();
-  bundle ??= bundleWorkflowCode({
-    workflowsPath: fileURLToPath(new URL('./sweep-workflows.ts', import.meta.url)),
-    logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never,
-  });
+  const bundle = workflowBundle(Boolean(opts.fakeExperiments));
   const names = queues(opts.taskQueue);
   const identity = `sweep-test-${process.pid}-${randomBytes(3).toString('hex')}`;
   const sticky = `${names.gpu}@${identity}`;

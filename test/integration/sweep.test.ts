@@ -282,3 +282,100 @@ test('a worker SIGKILLed mid-sweep and a server restart lose and duplicate no tr
   assert.ok(execs.every((e) => e.status === 'COMPLETED'));
   assertSharedStepsComputedOnce(storeDir, status, inp);
 });
+
+// The orchestration alone, fast: the same sweep workflow with a stand-in experiment that sleeps.
+test('with stand-in experiments: 12 trials through a window of 3, continuing as new every 4 children', { timeout: 120_000 }, async () => {
+  const taskQueue = `sweep-fake-${process.pid}`;
+  const fake = await startSweepWorkers({ address: temporal.address, taskQueue, fakeExperiments: true });
+  try {
+    const { file, store } = await spec('fk');
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8')
+        .replace('grid:\n  ppo.kl.coef: [0.02, 0.1]', 'grid:\n  ppo.lr: [1.0e-4, 2.0e-4, 3.0e-4]\n  ppo.kl.coef: [0.02, 0.1]')
+        .replace('max_concurrent: 2', 'max_concurrent: 3'),
+    );
+    const { input: many } = await prepareSweep(file, {}, { storeUri: store, taskQueue });
+    many.childrenPerRun = 4;
+    many.report = false;
+    assert.equal(many.trials.length, 12);
+    const { handle } = await startSweep(client, many);
+    let done = false;
+    const result = handle.result().finally(() => (done = true)) as Promise<SweepStatus>;
+    let max = 0;
+    while (!done) {
+      const s = await handle.query<SweepStatus>('sweepStatus').catch(() => null);
+      if (s) max = Math.max(max, s.running.length);
+      await sleep(100);
+    }
+    const status = await result;
+    assert.equal(status.counts.completed, 12);
+    assert.ok(max <= 3 && status.peakRunning === 3, `max ${max}, peak ${status.peakRunning}`);
+    assert.ok(status.runs >= 4, `${status.runs} workflow runs`);
+    const execs = await experiments('fk');
+    assert.equal(execs.length, 14);
+    assert.equal(new Set(execs.map((e) => e.workflowId)).size, 14);
+  } finally {
+    await fake.shutdown();
+  }
+});
+
+test('with stand-in experiments: failed shared steps fail their trials only, a failed trial fails alone', { timeout: 120_000 }, async () => {
+  const taskQueue = `sweep-fake-${process.pid}`;
+  const fake = await startSweepWorkers({ address: temporal.address, taskQueue, fakeExperiments: true });
+  try {
+    const { file, store } = await spec('ff');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('grid:\n', 'grid:\n  data.label_noise: [0, 0.4]\n').replace('seeds: [1, 2]', 'seeds: [1, 13]'));
+    const { input: ff } = await prepareSweep(file, {}, { storeUri: store, taskQueue });
+    ff.report = false;
+    assert.equal(ff.trials.length, 8);
+    assert.equal(ff.groups.length, 4);
+    const status = (await (await startSweep(client, ff)).handle.result()) as SweepStatus;
+    assert.deepEqual(status.counts, { pending: 0, running: 0, completed: 2, failed: 6, cancelled: 0 });
+    for (const t of status.trials) {
+      const noisy = t.params['data.label_noise'] === 0.4;
+      if (noisy) assert.match(t.error ?? '', /^shared steps failed: no data for this noise level/, t.id);
+      else if (t.seed === 13) assert.equal(t.error, 'reward model diverged', t.id);
+      else assert.equal(t.status, 'completed', t.id);
+    }
+    assert.deepEqual(status.groups.map((g) => g.status).sort(), ['done', 'done', 'failed', 'failed']);
+    assert.equal((await experiments('ff')).filter((e) => /\/t\d+$/.test(e.workflowId)).length, 4, 'trials of failed groups never start');
+  } finally {
+    await fake.shutdown();
+  }
+});
+
+test('with stand-in experiments: a re-run waits for a trial an earlier execution left running, then attaches to it', { timeout: 120_000 }, async () => {
+  const taskQueue = `sweep-fake-${process.pid}`;
+  const fake = await startSweepWorkers({ address: temporal.address, taskQueue, fakeExperiments: true });
+  try {
+    const { file, store } = await spec('fr');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('grid:\n  ppo.kl.coef: [0.02, 0.1]\n', '').replace('seeds: [1, 2]', 'seeds: [1]').replace('ppo.block_iterations: 1', 'ppo.block_iterations: 1\n  ppo.epochs: 9'));
+    const { input: fr } = await prepareSweep(file, {}, { storeUri: store, taskQueue });
+    fr.report = false;
+    const first = await startSweep(client, fr);
+    await until(async () => ((await handleStatus(first.handle.workflowId))?.counts.running ?? 0) > 0);
+    // The trial ignores cancellation for a while: it outlives the sweep that started it.
+    await first.handle.terminate('test: leave the trial running');
+    const again = await startSweep(client, fr);
+    assert.equal(again.outcome, 'restarted');
+    const status = (await again.handle.result()) as SweepStatus;
+    assert.equal(status.counts.completed, 1);
+    assert.equal(status.trials[0]!.attached, true, 'completed by the first execution, not run again');
+    assert.equal((await experiments('fr')).length, 1);
+  } finally {
+    await fake.shutdown();
+  }
+});
+
+async function handleStatus(id: string): Promise<SweepStatus | null> {
+  return client.workflow.getHandle(id).query<SweepStatus>('sweepStatus').catch(() => null);
+}
+
+async function until(probe: () => Promise<boolean>, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await probe())) {
+    assert.ok(Date.now() < deadline, 'timed out');
+    await sleep(100);
+  }
+}

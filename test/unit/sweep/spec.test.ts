@@ -237,6 +237,11 @@ describe('sweep spec errors name the file, the line and the field', () => {
     assert.match(configError(`experiment:\n  ppo:\n    lr: -1\n`), /^\/specs\/sweep\.yaml:3: field "experiment\.ppo\.lr" = -1/);
   });
 
+  it('a sweep name must be usable in workflow IDs and store keys', () => {
+    assert.throws(() => sweep(`base: ${TINY}\n`, { name: 'a/b' }), /sweep name "a\/b" \(--name\)/);
+    assert.match(configError(`name: "x y"\nbase: ${TINY}\n`), /:1: field "name"/);
+  });
+
   it('the metric defaults to the contrastive arm against SFT by the oracle, and must name an arm', () => {
     assert.deepEqual(sweep(`base: ${TINY}\n`).metric, { name: 'adjusted_win_rate', arm: 'ppo-cr', vs: 'sft', judge: 'oracle', goal: 'maximize' });
     assert.deepEqual(sweep(`base: ${TINY}\nmetric: { name: gold, arm: ppo, goal: minimize }\n`).metric, { name: 'gold', arm: 'ppo', judge: 'oracle', goal: 'minimize' });

@@ -48,3 +48,18 @@ export async function runDoctor(say: (msg: string) => void): Promise<DoctorRepor
     await ctx.close();
   }
 }
+
+export async function doctorCommand(opts: { json?: boolean }, say: (msg: string) => void): Promise<void> {
+  const r = await runDoctor(say);
+  if (opts.json) {
+    console.log(JSON.stringify(r, null, 2));
+  } else {
+    console.log(`Temporal:  ${r.temporal.address} (namespace ${r.temporal.namespace}${r.temporal.embedded ? `, embedded server ${r.temporal.version ?? ''}` : ''})`);
+    if (r.temporal.ui) console.log(`Web UI:    ${r.temporal.ui}`);
+    console.log(`Store:     ${r.store.uri} (${r.store.writable ? 'writable' : 'NOT writable'})`);
+    console.log(`Backend:   ${r.backend.name} (${r.backend.threads} threads; ${r.backend.detail})`);
+    console.log(`Workflow:  ${r.workflow.id} completed in ${r.workflow.seconds.toFixed(1)}s${r.workflow.ui ? `\n           ${r.workflow.ui}` : ''}`);
+    console.log(r.ok ? 'doctor: all checks passed' : 'doctor: some checks FAILED');
+  }
+  if (!r.ok) process.exitCode = 1;
+}

@@ -1,5 +1,4 @@
 // One clear line per failure and a meaningful exit code.
-import { WorkflowFailedError } from '@temporalio/client';
 import { CrlhfError, EXIT_CODES } from '../common/errors.js';
 
 export function reportError(err: unknown): number {
@@ -7,14 +6,14 @@ export function reportError(err: unknown): number {
     process.stderr.write(`crlhf: ${err.kind} error: ${err.message}\n`);
     return EXIT_CODES[err.kind];
   }
-  if (err instanceof WorkflowFailedError) {
-    let cause: unknown = err.cause;
+  if ((err as Error)?.name === 'WorkflowFailedError') {
+    let cause: unknown = (err as Error).cause;
     const chain: string[] = [];
     while (cause instanceof Error) {
       chain.push(cause.message);
       cause = (cause as Error & { cause?: unknown }).cause;
     }
-    process.stderr.write(`crlhf: workflow failed: ${chain.join(': ') || err.message}\n`);
+    process.stderr.write(`crlhf: workflow failed: ${chain.join(': ') || (err as Error).message}\n`);
     return 1;
   }
   const e = err as Error & { code?: string };

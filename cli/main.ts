@@ -1,16 +1,9 @@
 // The crlhf command line: commander for parsing and help; every command's
 // work lives in its own module.
-import { Command, Option } from 'commander';
-import { stateDir } from '../common/dirs.js';
-import { connectClient, temporalSettings } from '../common/temporal.js';
-import { ensureTemporalServer, serverStatus, startTemporalServer, stopServer } from '../infra/servers.js';
-import { ALL_QUEUES, startWorkers, type QueueKind } from '../workers/worker.js';
-import { runDoctor } from './doctor.js';
+// Command modules are imported when their command runs, so `--help` and
+// config errors answer without loading Temporal, TensorFlow or the AWS SDK.
+import { Command } from 'commander';
 import { reportError } from './errors.js';
-import { resumeCommand, runCommand } from './run.js';
-import { annotateCommand, humanEvalWorkflowId } from './annotate.js';
-import { openContext } from './context.js';
-import { cancelCommand, listCommand, reportCommand, statusCommand } from './runs.js';
 
 const say = (msg: string) => process.stderr.write(`${msg}\n`);
 
@@ -32,20 +25,7 @@ program
   .command('doctor')
   .description('self-check: start the local Temporal server and store, run a tiny workflow, print the Web UI address and the tensor backend')
   .option('--json', 'print one JSON object')
-  .action(async (opts: { json?: boolean }) => {
-    const r = await runDoctor(say);
-    if (opts.json) {
-      console.log(JSON.stringify(r, null, 2));
-    } else {
-      console.log(`Temporal:  ${r.temporal.address} (namespace ${r.temporal.namespace}${r.temporal.embedded ? `, embedded server ${r.temporal.version ?? ''}` : ''})`);
-      if (r.temporal.ui) console.log(`Web UI:    ${r.temporal.ui}`);
-      console.log(`Store:     ${r.store.uri} (${r.store.writable ? 'writable' : 'NOT writable'})`);
-      console.log(`Backend:   ${r.backend.name} (${r.backend.threads} threads; ${r.backend.detail})`);
-      console.log(`Workflow:  ${r.workflow.id} completed in ${r.workflow.seconds.toFixed(1)}s${r.workflow.ui ? `\n           ${r.workflow.ui}` : ''}`);
-      console.log(r.ok ? 'doctor: all checks passed' : 'doctor: some checks FAILED');
-    }
-    if (!r.ok) process.exitCode = 1;
-  });
+  .action(async (opts: { json?: boolean }) => (await import('./doctor.js')).doctorCommand(opts, say));
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -58,7 +38,7 @@ program
   .option('--detach', 'start and return; the run continues on workers (embedded mode: a background worker)')
   .option('--json', 'print one JSON object at the end: run id, per-arm metrics, win rates, artifact URIs')
   .action(async (file: string, opts: { name?: string; set?: string[]; detach?: boolean; json?: boolean }) => {
-    await runCommand(file, opts);
+    await (await import('./run.js')).runCommand(file, opts);
   });
 
 program
@@ -68,7 +48,7 @@ program
   .option('--detach', 'start and return')
   .option('--json', 'print one JSON object at the end')
   .action(async (run: string, opts: { detach?: boolean; json?: boolean }) => {
-    await resumeCommand(run, opts);
+    await (await import('./run.js')).resumeCommand(run, opts);
   });
 
 program
@@ -76,7 +56,7 @@ program
   .description('stage, progress and (when finished) results of a run')
   .argument('<run>', 'run name')
   .option('--json', 'print JSON')
-  .action(statusCommand);
+  .action(async (run: string, opts: { json?: boolean }) => (await import('./runs.js')).statusCommand(run, opts));
 
 program
   .command('list')
@@ -85,13 +65,13 @@ program
   .option('--sweep <sweep>', 'only runs of this sweep')
   .option('--limit <n>', 'at most n runs', (v) => Number(v), 100)
   .option('--json', 'print JSON')
-  .action(listCommand);
+  .action(async (opts: { task?: string; sweep?: string; json?: boolean; limit?: number }) => (await import('./runs.js')).listCommand(opts));
 
 program
   .command('cancel')
   .description('cancel a run: PPO arms stop at the next iteration after a final checkpoint')
   .argument('<run>', 'run name')
-  .action(cancelCommand);
+  .action(async (run: string) => (await import('./runs.js')).cancelCommand(run));
 
 program
   .command('report')
@@ -99,7 +79,7 @@ program
   .argument('<run>', 'run name')
   .option('--out <dir>', 'output directory (default ./reports/<run>)')
   .option('--json', 'print the written paths as JSON')
-  .action(reportCommand);
+  .action(async (run: string, opts: { out?: string; json?: boolean }) => (await import('./runs.js')).reportCommand(run, opts));
 
 program
   .command('annotate')
@@ -109,6 +89,7 @@ program
   .option('--port <port>', 'port (0 = any free port)', (v) => Number(v), 0)
   .option('--token <token>', 'access token (default: random when --host is not loopback)')
   .action(async (run: string, o: { host: string; port: number; token?: string }) => {
+    const [{ openContext }, { annotateCommand, humanEvalWorkflowId }] = await Promise.all([import('./context.js'), import('./annotate.js')]);
     const ctx = await openContext({ say });
     try {
       await annotateCommand({ client: ctx.client, workflowId: humanEvalWorkflowId(run), host: o.host, port: o.port, token: o.token, say });
@@ -119,63 +100,44 @@ program
 
 program
   .command('worker')
-  .description('run a worker that polls the task queues of TEMPORAL_ADDRESS until interrupted')
-  .addOption(new Option('--queues <list>', 'comma-separated queues to poll').default(ALL_QUEUES.join(',')))
+  .description('run a worker that polls the task queues of TEMPORAL_ADDRESS (or the embedded server) until interrupted')
+  .option('--queues <list>', 'comma-separated queues to poll: workflow, cpu, gpu', 'workflow,cpu,gpu')
   .option('--compute-hosts <n>', 'concurrent tensor-heavy activities (child processes)', (v) => Number(v))
   .option('--until <workflowId>', 'exit when this workflow closes')
-  .action(async (opts: { queues: string; computeHosts?: number; until?: string }) => {
-    const kinds = opts.queues.split(',').map((q) => q.trim()) as QueueKind[];
-    for (const k of kinds) if (!ALL_QUEUES.includes(k)) throw new Error(`unknown queue "${k}"; expected some of ${ALL_QUEUES.join(', ')}`);
-    const settings = await workerSettings();
-    const running = await startWorkers({ settings, queues: kinds, computeHosts: opts.computeHosts });
-    say(`worker ${running.identity} polling ${kinds.join(',')} on ${settings.address} (task queue prefix ${settings.taskQueue})`);
-    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void running.shutdown());
-    if (opts.until) void shutdownWhenClosed(settings, opts.until, running.shutdown);
-    await running.done;
+  .action(async (opts: { queues: string; computeHosts?: number; until?: string }) => (await import('./worker.js')).workerCommand(opts, say));
+
+const config = program.command('config').description('the experiment config: reference and validation');
+config
+  .command('reference')
+  .description('every config field with its type, default and meaning (Markdown)')
+  .action(async () => {
+    const { configReference } = await import('../config/reference.js');
+    console.log(configReference());
   });
-
-/** The embedded server's address when TEMPORAL_ADDRESS is not set (a background worker of `run --detach`). */
-async function workerSettings() {
-  if (process.env.TEMPORAL_ADDRESS) return temporalSettings();
-  const rec = await ensureTemporalServer({ stateDir: stateDir(), say });
-  return temporalSettings(`${rec.host}:${rec.port}`);
-}
-
-async function shutdownWhenClosed(settings: ReturnType<typeof temporalSettings>, workflowId: string, shutdown: () => Promise<void>) {
-  const client = await connectClient(settings);
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 5000));
-    const desc = await client.workflow.getHandle(workflowId).describe().catch(() => null);
-    if (desc && desc.status.name !== 'RUNNING') break;
-  }
-  await client.connection.close();
-  await shutdown();
-}
+config
+  .command('show')
+  .description('validate a config and print it with every default filled in')
+  .argument('<config.yaml>')
+  .option('--set <key=value>', 'override a field by dotted path (repeatable)', collect)
+  .action(async (file: string, opts: { set?: string[] }) => {
+    const [{ loadConfig }, { parseOverrides }, { stringify }] = await Promise.all([import('../config/load.js'), import('./run.js'), import('yaml')]);
+    const { config } = await loadConfig(file, parseOverrides(opts.set));
+    process.stdout.write(stringify(config));
+  });
 
 const server = program.command('server').description('the embedded Temporal server under the state directory');
 server
   .command('start')
   .description('start it (built on first use)')
-  .action(async () => {
-    const rec = (await serverStatus(stateDir(), 'temporal')) ?? (await startTemporalServer({ stateDir: stateDir(), say }));
-    console.log(`Temporal server on ${rec.host}:${rec.port}, Web UI http://${rec.host}:${rec.uiPort}, database ${rec.dbFile}`);
-  });
+  .action(async () => (await import('./server.js')).serverCommand('start', say));
 server
   .command('stop')
   .description('stop it')
-  .action(async () => {
-    console.log((await stopServer(stateDir(), 'temporal')) ? 'Temporal server stopped' : 'no Temporal server was running');
-  });
+  .action(async () => (await import('./server.js')).serverCommand('stop', say));
 server
   .command('status')
   .description('say whether it runs, where')
-  .action(async () => {
-    const rec = await serverStatus(stateDir(), 'temporal');
-    if (!rec) {
-      console.log(`no Temporal server running for ${stateDir()}`);
-      process.exitCode = 1;
-    } else console.log(`Temporal server on ${rec.host}:${rec.port} (pid ${rec.pid}), Web UI http://${rec.host}:${rec.uiPort}, database ${rec.dbFile}`);
-  });
+  .action(async () => (await import('./server.js')).serverCommand('status', say));
 
 program.exitOverride();
 try {

@@ -3,8 +3,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import Table from 'cli-table3';
 import { parse as parseYaml } from 'yaml';
 import { REPO_ROOT, stateDir } from '../common/dirs.js';
@@ -15,7 +14,7 @@ import type { ExperimentSummary } from '../pipeline/summary.js';
 import { openObject, toUri } from '../storage/index.js';
 import type { ExperimentConfig } from '../config/schema.js';
 import type { ExperimentInput } from '../workflows/experiment.js';
-import { openContext, workflowUiLink, type CliContext } from './context.js';
+import type { CliContext } from './context.js';
 import { describeSnapshot, ProgressPrinter, RateTracker, snapshot } from './progress.js';
 
 export interface RunOptions {
@@ -43,6 +42,8 @@ export async function runCommand(file: string, opts: RunOptions): Promise<Experi
   if (opts.name) overrides.name = opts.name;
   const loaded = await loadConfig(file, overrides);
   await checkDataFiles(file, loaded.config);
+  // Loaded after validation, so a config error answers without starting anything.
+  const { openContext } = await import('./context.js');
   const ctx = await openContext({ worker: !opts.detach, say });
   try {
     const input: ExperimentInput = {
@@ -85,13 +86,14 @@ async function startOrAttach(client: Client, input: ExperimentInput, ctx: CliCon
     say(`run ${input.runName}: workflow ${handle.workflowId}${ctx.embedded ? ' (embedded Temporal server)' : ` on ${ctx.settings.address}`}`);
     return handle;
   } catch (err) {
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    if ((err as Error).name !== 'WorkflowExecutionAlreadyStartedError') throw err;
     say(`run ${input.runName} already completed; showing its result (use --name for a new run)`);
     return client.workflow.getHandle(input.runName);
   }
 }
 
 async function follow(ctx: CliContext, handle: WorkflowHandle, opts: RunOptions): Promise<ExperimentSummary | undefined> {
+  const { workflowUiLink } = await import('./context.js');
   const ui = workflowUiLink(ctx, handle.workflowId);
   if (ui) say(`Web UI: ${ui}`);
   if (opts.detach) {
@@ -181,10 +183,12 @@ export async function runInput(client: Client, workflowId: string): Promise<Expe
   const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
   const payload = started?.input?.payloads?.[0];
   if (!payload) throw new NotFoundError(`run "${workflowId}" has no recorded input`);
+  const { defaultPayloadConverter } = await import('@temporalio/common');
   return defaultPayloadConverter.fromPayload(payload as never) as ExperimentInput;
 }
 
 export async function resumeCommand(run: string, opts: RunOptions): Promise<ExperimentSummary | undefined> {
+  const { openContext } = await import('./context.js');
   const ctx = await openContext({ worker: !opts.detach, say });
   try {
     const handle = ctx.client.workflow.getHandle(run);

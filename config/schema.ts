@@ -85,7 +85,8 @@ export const RewardSchema = z.strictObject({
       k: pos().optional().describe('baselines used per prompt (first k of those sampled; default: all)'),
       aggregation: AggregationSchema.default('mean'),
     })
-    .prefault({}),
+    .prefault({})
+    .describe('the contrastive reward r(x, y) − A({r(x, y_j)}_{j≤k}) of arms with reward_mode contrastive'),
   clip: z.number().positive().optional().describe('clip the (contrastive) score to ±clip before the KL penalty'),
   normalize: z.enum(['none', 'batch', 'running']).default('none').describe('normalise scores after the baseline subtraction'),
 });
@@ -112,7 +113,7 @@ export const PpoSchema = z.strictObject({
   whiten_advantages: z.boolean().default(true).describe('normalise advantages over the batch'),
   target_kl_stop: z.number().positive().optional().describe('stop the epochs of an iteration early when approx KL exceeds this'),
   grad_clip: z.number().positive().default(1).describe('global gradient-norm clip'),
-  kl: KlSchema.prefault({}),
+  kl: KlSchema.prefault({}).describe('the per-token KL penalty β·(log π − log π_ref) in the reward'),
   checkpoint_every: pos().default(5).describe('iterations between checkpoints'),
   block_iterations: pos().default(10).describe('iterations per activity (one block keeps models in memory)'),
   ...SamplingSchema.shape,
@@ -127,14 +128,17 @@ export const LlmJudgeSchema = z.strictObject({
   base_url: z.string().url().describe('OpenAI-compatible endpoint, e.g. https://api.openai.com/v1'),
   model: z.string().min(1).describe('judge model name'),
   api_key_env: z.string().default('OPENAI_API_KEY').describe("name of the worker's environment variable holding the key (never the key itself)"),
-  concurrency: pos().default(4),
-  timeout_ms: pos().default(60000),
-  max_retries: nonneg().default(5),
-  max_tokens: pos().default(512),
+  concurrency: pos().default(4).describe('judge calls in flight at once'),
+  timeout_ms: pos().default(60000).describe('timeout of one HTTP attempt'),
+  max_retries: nonneg().default(5).describe('retries after 429, 5xx, timeouts (Retry-After honoured)'),
+  max_tokens: pos().default(512).describe('max_tokens of each judge call'),
   temperature: z.number().min(0).max(2).default(0).describe('judge sampling temperature (0: reproducible verdicts)'),
   backoff_base_ms: z.number().nonnegative().optional().describe('first retry delay in ms (doubles each retry)'),
   pricing: z
-    .strictObject({ input_per_mtok: z.number().nonnegative(), output_per_mtok: z.number().nonnegative() })
+    .strictObject({
+      input_per_mtok: z.number().nonnegative().describe('USD per million prompt tokens'),
+      output_per_mtok: z.number().nonnegative().describe('USD per million completion tokens'),
+    })
     .optional()
     .describe('USD per million prompt/completion tokens, for the cost counter'),
 });
@@ -147,15 +151,16 @@ export const EvaluationSchema = z.strictObject({
     .describe('pairs [candidate, baseline] to judge; default: every arm vs sft, and contrastive arms vs raw arms'),
   tie_tolerance: z.number().min(0).default(0.05).describe('oracle: gold rewards closer than this are a tie'),
   bootstrap: pos().default(2000).describe('bootstrap resamples for confidence intervals'),
-  llm: LlmJudgeSchema.optional(),
+  llm: LlmJudgeSchema.optional().describe('the LLM judge (OpenAI-compatible Chat Completions endpoint)'),
   human: z
     .strictObject({
       quota: nonneg().default(0).describe('votes to wait for before the report (0: do not wait)'),
       timeout: z.string().default('1h').describe('how long the report waits for the quota'),
-      annotators: z.array(z.string()).default(['annotator']),
+      annotators: z.array(z.string().regex(/^[A-Za-z0-9._-]+$/)).min(1).default(['annotator']).describe('annotator names (each gets their own link)'),
       pairs: pos().default(20).describe('pairs shown to humans'),
     })
-    .optional(),
+    .optional()
+    .describe('human judging through `crlhf annotate <run>`'),
   ...SamplingSchema.shape,
   temperature: z.number().positive().default(0.7).describe('sampling temperature for evaluation responses'),
 });
@@ -171,13 +176,13 @@ export const ExperimentSchema = z
     task: z.string().default('sentiment').describe('synthetic task (sentiment, sort) or "files" with data.files'),
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto').describe('TensorFlow.js backend for compute'),
     store: z.string().optional().describe('artifact store URI (file:///dir or s3://bucket/prefix); default: CRLHF_STORE or the embedded file store'),
-    data: DataSchema.prefault({}),
-    model: ModelSchema.prefault({}),
-    sft: SftSchema.prefault({}),
-    reward_model: RewardModelSchema.prefault({}),
-    baselines: BaselineSchema.prefault({}),
-    reward: RewardSchema.prefault({}),
-    ppo: PpoSchema.prefault({}),
+    data: DataSchema.prefault({}).describe('prompts, demonstrations and preference pairs'),
+    model: ModelSchema.prefault({}).describe('the decoder-only transformer shared by policy, reference, critic and reward model'),
+    sft: SftSchema.prefault({}).describe('supervised fine-tuning on the demonstrations (response tokens only)'),
+    reward_model: RewardModelSchema.prefault({}).describe('Bradley-Terry reward model on the (noisy) preference pairs'),
+    baselines: BaselineSchema.prefault({}).describe('offline baseline responses, sampled once from the SFT policy before PPO'),
+    reward: RewardSchema.prefault({}).describe('how the reward-model score becomes the PPO reward'),
+    ppo: PpoSchema.prefault({}).describe('PPO as in the standard RLHF recipe (OpenRLHF/TRL defaults where the paper is silent)'),
     arms: z
       .array(ArmSchema)
       .min(1)
@@ -186,7 +191,7 @@ export const ExperimentSchema = z
         { name: 'ppo-cr', reward_mode: 'contrastive' },
       ])
       .describe('PPO arms, identical except for their reward'),
-    evaluation: EvaluationSchema.prefault({}),
+    evaluation: EvaluationSchema.prefault({}).describe('responses of every policy on held-out prompts, judged pairwise'),
   })
   .superRefine((c, ctx) => {
     const names = new Set<string>();

@@ -31,6 +31,8 @@ import { ExperimentSchema, type ExperimentConfig } from './schema.js';
 
 /** Sweep names prefix trial run names (`<sweep>/t000`) and scheduled times are appended to them. */
 const SWEEP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/;
+/** The trial list and its states travel in workflow inputs and results (2 MB at most): beyond this, split the sweep. */
+export const MAX_TRIALS = 5000;
 const KNOB = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)*$/;
 const knob = () => z.string().regex(KNOB, 'a dotted path of config fields, e.g. ppo.kl.coef');
 
@@ -98,7 +100,7 @@ export const SweepSpecSchema = z
       .describe('random search; with grid, every grid point is combined with every sample'),
     seeds: z.array(z.number().int().nonnegative()).min(1).optional().describe('each setting runs once per seed; default: the base config seed'),
     max_concurrent: z.number().int().positive().max(500).default(4).describe('experiments (trials and shared-step runs) running at once'),
-    run_cap: z.number().int().positive().max(10000).optional().describe('run at most this many trials (the first ones, settings in order, seeds inner)'),
+    run_cap: z.number().int().positive().max(MAX_TRIALS).optional().describe('run at most this many trials (the first ones, settings in order, seeds inner)'),
     metric: MetricSchema.prefault({}),
   })
   .superRefine((s, ctx) => {
@@ -360,12 +362,17 @@ export function parseSweep(text: string, file: string, opts: SweepLoadOptions = 
   const fixedBase: ExperimentConfig = { ...baseParsed, name, seed: base.seed };
   const settings: SweepSetting[] = [];
   const settingErrors = new Set<string>();
-  for (const [i, params] of combos.entries()) {
+  if (Math.min(combos.length * seeds.length, spec.run_cap ?? Infinity) > MAX_TRIALS) {
+    throw new ConfigError(`${file}: the sweep expands to ${combos.length * seeds.length} trials; at most ${MAX_TRIALS} per sweep: set run_cap or split it`, file, 'run_cap');
+  }
+  // Only the settings run_cap keeps are validated and run.
+  const used = combos.slice(0, spec.run_cap !== undefined ? Math.ceil(spec.run_cap / seeds.length) : combos.length);
+  for (const [i, params] of used.entries()) {
     const raw = clone(withBase);
     for (const [k, v] of Object.entries(params)) setPath(raw, k.split('.'), clone(v));
     try {
       const config = validateSetting(raw, params, sweepDoc, spec, knobs, overrides, name, describeParams(params));
-      settings.push({ id: settingId(i, combos.length), params, changes: configChanges({ ...fixedBase }, { ...config, name, seed: base.seed }) });
+      settings.push({ id: settingId(i, used.length), params, changes: configChanges({ ...fixedBase }, { ...config, name, seed: base.seed }) });
     } catch (err) {
       for (const line of (err as Error).message.split('\n')) settingErrors.add(line);
     }
@@ -377,7 +384,7 @@ export function parseSweep(text: string, file: string, opts: SweepLoadOptions = 
 
   const all: Omit<SweepTrial, 'group'>[] = [];
   for (const [s] of settings.entries()) for (const seed of seeds) all.push({ id: '', setting: s, seed });
-  const total = all.length;
+  const total = combos.length * seeds.length;
   const kept = spec.run_cap !== undefined ? all.slice(0, spec.run_cap) : all;
 
   // Groups: trials whose shared steps have the same hashes (their plans say so).

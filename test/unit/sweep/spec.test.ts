@@ -103,6 +103,11 @@ random: { samples: 3, parameters: { ppo.lr: { min: 1.0e-4, max: 2.0e-4 } } }
     assert.deepEqual(capped.trials.map((t) => t.id), ['t000', 't001', 't002', 't003']);
   });
 
+  it('refuses more trials than a workflow input can carry', () => {
+    assert.match(configError(`base: ${TINY}\ngrid:\n  ppo.lr: [${Array.from({ length: 100 }, (_, i) => (i + 1) * 1e-5).join(', ')}]\n  ppo.kl.coef: [${Array.from({ length: 60 }, (_, i) => i / 100).join(', ')}]\n`), /expands to 6000 trials; at most 5000 per sweep: set run_cap/);
+    assert.equal(sweep(`base: ${TINY}\ngrid:\n  ppo.lr: [${Array.from({ length: 100 }, (_, i) => (i + 1) * 1e-5).join(', ')}]\n  ppo.kl.coef: [${Array.from({ length: 60 }, (_, i) => i / 100).join(', ')}]\nrun_cap: 10\n`).trials.length, 10);
+  });
+
   it('runs the base config once per seed when nothing is swept', () => {
     const s = sweep(`base: ${TINY}\nseeds: [1, 2, 3]\n`);
     assert.deepEqual(s.knobs, []);

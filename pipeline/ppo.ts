@@ -101,9 +101,11 @@ async function buildTrainer(store: ArtifactStore, plan: Plan, arm: ArmPlan, ctx:
   const { model: rm } = await loadFrozen<RewardModel>(store, rmOut.result.model, 'reward', ctx);
   const policy = sftPolicy.clone();
   const reference = sftPolicy.clone();
-  // The critic starts from the reward model (trunk and scalar head), as OpenRLHF and DeepSpeed-Chat do.
+  // By default the critic starts from the reward model (trunk and scalar head), as OpenRLHF and
+  // DeepSpeed-Chat do; 'sft' starts it from the policy's trunk with a fresh head.
   const value = new ValueModel(rm.config, new Rng(plan.config.seed).fork('ppo.value.init'));
-  value.copyFrom(rm);
+  if (plan.config.ppo.critic_init === 'sft') copyTrunk(sftPolicy, value);
+  else value.copyFrom(rm);
   const trainer = new PpoTrainer({
     policy,
     reference,
@@ -124,6 +126,14 @@ async function buildTrainer(store: ArtifactStore, plan: Plan, arm: ArmPlan, ctx:
     checkpointDir = String(ckpt.meta.extra?.dir ?? '');
   }
   return { trainer, history, checkpointDir, data };
+}
+
+/** Copies every weight except the heads (the policy has none; the critic keeps its fresh head). */
+function copyTrunk(from: PolicyModel, to: ValueModel): void {
+  for (const [name, v] of to.params) {
+    const src = from.params.get(name);
+    if (src && !name.startsWith('head.')) v.assign(src);
+  }
 }
 
 function disposeLive(live: Live): void {

@@ -51,6 +51,8 @@ function installRuntime(): void {
   runtimeInstalled = true;
   try {
     Runtime.install({
+      // Native (core) logs go through the logger below, to stderr: stdout stays clean for --json.
+      telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
       logger: {
         log() {},
         trace() {},

@@ -115,8 +115,8 @@ export const PpoSchema = z.strictObject({
   grad_clip: z.number().positive().default(1).describe('global gradient-norm clip'),
   critic_init: z
     .enum(['reward_model', 'sft'])
-    .default('reward_model')
-    .describe('critic starts from the reward model (trunk and head, as OpenRLHF and DeepSpeed-Chat) or from the SFT trunk with a fresh head'),
+    .default('sft')
+    .describe('critic starts from the SFT trunk with a fresh head (default: fair to both arms), or from the reward model (trunk and head, as OpenRLHF and DeepSpeed-Chat), whose initial values are in raw-score units'),
   kl: KlSchema.prefault({}).describe('the per-token KL penalty β·(log π − log π_ref) in the reward'),
   checkpoint_every: pos().default(5).describe('iterations between checkpoints'),
   block_iterations: pos().default(10).describe('iterations per activity (one block keeps models in memory)'),

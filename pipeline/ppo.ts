@@ -101,11 +101,12 @@ async function buildTrainer(store: ArtifactStore, plan: Plan, arm: ArmPlan, ctx:
   const { model: rm } = await loadFrozen<RewardModel>(store, rmOut.result.model, 'reward', ctx);
   const policy = sftPolicy.clone();
   const reference = sftPolicy.clone();
-  // By default the critic starts from the reward model (trunk and scalar head), as OpenRLHF and
-  // DeepSpeed-Chat do; 'sft' starts it from the policy's trunk with a fresh head.
+  // By default the critic starts from the SFT trunk with a fresh head. Starting it from the reward
+  // model (OpenRLHF, DeepSpeed-Chat) makes its first values predict raw scores, which are off by
+  // the baseline for the contrastive arm: in the quickstart that alone cost ppo-cr 0.1 gold.
   const value = new ValueModel(rm.config, new Rng(plan.config.seed).fork('ppo.value.init'));
-  if (plan.config.ppo.critic_init === 'sft') copyTrunk(sftPolicy, value);
-  else value.copyFrom(rm);
+  if (plan.config.ppo.critic_init === 'reward_model') value.copyFrom(rm);
+  else copyTrunk(sftPolicy, value);
   const trainer = new PpoTrainer({
     policy,
     reference,

@@ -3,11 +3,10 @@
 // Every activity reads its inputs from the store and returns small
 // references and metrics, never tensors or large arrays.
 import { Context } from '@temporalio/activity';
-import { ConfigError } from '../common/errors.js';
 import { openStore } from '../storage/index.js';
-import { getJson, getJsonOrNull, putJson } from '../storage/json.js';
+import { getJson } from '../storage/json.js';
 import { makePlan, type Plan, type PlanArgs } from '../pipeline/plan.js';
-import { layout } from '../pipeline/layout.js';
+import { recordRun } from '../pipeline/run-record.js';
 import { prepareData, type DataResult } from '../pipeline/data.js';
 import { cachedStep } from '../pipeline/steps.js';
 import type { StepContext } from '../pipeline/context.js';
@@ -55,40 +54,9 @@ function activityContext(): StepContext {
   };
 }
 
-interface RunRecord {
-  runName: string;
-  configHash: string;
-  createdAt: string;
-  updatedAt: string;
-  configSource: string;
-  config: Plan['config'];
-  sweep?: string;
-  versions: Record<string, string>;
-}
-
 export async function planExperiment(input: PlanArgs & { configSource: string }): Promise<Plan> {
   const plan = makePlan(input);
-  const store = openStore(plan.storeUri);
-  await store.check();
-  const key = layout.runRecord(plan.runName);
-  const existing = await getJsonOrNull<RunRecord>(store, key);
-  if (existing && existing.configHash !== plan.configHash) {
-    throw new ConfigError(
-      `run "${plan.runName}" already exists in ${store.root} with a different config (hash ${existing.configHash.slice(0, 12)} vs ${plan.configHash.slice(0, 12)}); choose another --name`,
-    );
-  }
-  const now = new Date().toISOString();
-  const record: RunRecord = {
-    runName: plan.runName,
-    configHash: plan.configHash,
-    createdAt: existing?.createdAt ?? now,
-    updatedAt: now,
-    configSource: input.configSource,
-    config: plan.config,
-    ...(plan.sweep ? { sweep: plan.sweep } : {}),
-    versions: { node: process.version, crlhf: '0.1.0' },
-  };
-  await putJson(store, key, record);
+  await recordRun(plan, input.configSource);
   return plan;
 }
 

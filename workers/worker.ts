@@ -1,7 +1,8 @@
 // Worker processes: which task queues, which activities, how much concurrency.
 // Workflows and light activities (data, judging, reports) poll `<prefix>` and
-// `<prefix>-cpu`; tensor-heavy activities poll `<prefix>-gpu` and run in
-// compute hosts (child processes, see activities/compute-pool.ts).
+// `<prefix>-cpu`; tensor work (training, sampling, scoring) polls
+// `<prefix>-gpu`, with as many slots as compute hosts (child processes, see
+// activities/compute-pool.ts), so a worker never takes more than it can run.
 import { fileURLToPath } from 'node:url';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';

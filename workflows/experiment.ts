@@ -61,7 +61,8 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
   const retry = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: input.timeouts?.attempts ?? 10, nonRetryableErrorTypes: NON_RETRYABLE };
   const light = proxyActivities<typeof activities>({ taskQueue: q.cpu, startToCloseTimeout: '30 minutes', heartbeatTimeout: '2 minutes', retry });
   const heavy = proxyActivities<typeof activities>({ taskQueue: q.gpu, startToCloseTimeout: '6 hours', heartbeatTimeout: input.timeouts?.heartbeat ?? '60 seconds', retry });
-  const sampling = proxyActivities<typeof activities>({ taskQueue: q.cpu, startToCloseTimeout: '6 hours', heartbeatTimeout: input.timeouts?.heartbeat ?? '60 seconds', retry });
+  // Sampling is tensor work too: it goes where compute hosts are, so a worker takes no more than it can run.
+  const sampling = proxyActivities<typeof activities>({ taskQueue: q.gpu, startToCloseTimeout: '6 hours', heartbeatTimeout: input.timeouts?.heartbeat ?? '60 seconds', retry });
 
   const progress: ExperimentProgress = {
     run: input.runName,

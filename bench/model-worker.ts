@@ -75,21 +75,22 @@ class Bench {
     const prefill = buildBatch(this.prompts, this.prompts.map(() => []), this.model.config.contextLength);
     const P = prefill.promptLen;
     const cache = tidy(() => this.model.forward(batchTensors(prefill), true).cache as KVCache);
-    try {
-      // The extended cache is made inside the tidy and not returned, so it is freed with it.
-      return await profileKernels(async () => {
-        const logits = tidy(() => {
-          const out = this.model.step(
-            tf.tensor1d(new Int32Array(B).fill(FIRST_ID), 'int32'),
-            tf.tensor1d(new Int32Array(B).fill(P), 'int32'),
-            tf.ones([B, P + 1]) as tf.Tensor2D,
-            cache,
-          );
-          return this.model.logits(out.hidden);
-        });
-        await logits.data();
-        logits.dispose();
+    // The extended cache is made inside the tidy and not returned, so it is freed with it.
+    const decodeStep = async () => {
+      const logits = tidy(() => {
+        const out = this.model.step(
+          tf.tensor1d(new Int32Array(B).fill(FIRST_ID), 'int32'),
+          tf.tensor1d(new Int32Array(B).fill(P), 'int32'),
+          tf.ones([B, P + 1]) as tf.Tensor2D,
+          cache,
+        );
+        return this.model.logits(out.hidden);
       });
+      await logits.data();
+      logits.dispose();
+    };
+    try {
+      return await profileKernels(decodeStep, { plainRuns: 10 });
     } finally {
       disposeCache(cache);
     }

@@ -32,6 +32,8 @@ export interface Options {
   torch: boolean;
   torchAttn: 'explicit' | 'sdpa';
   out?: string;
+  /** Extra environment for the rlhf/ workers only (e.g. TF_CPU_ALLOCATOR_USE_BFC=true), to try a setting side by side. */
+  env: Record<string, string>;
   verbose: boolean;
 }
 
@@ -47,6 +49,8 @@ const HELP = `npm run bench:model -- [options]
   --torch-attn explicit|sdpa PyTorch attention: explicit matmul+mask+softmax as rlhf (default)
                              or F.scaled_dot_product_attention (PyTorch as usually written)
   --out FILE                 also write the JSON there (always: bench/results/model-<time>.json)
+  --env KEY=VALUE            extra environment for the rlhf/ workers only (repeatable), e.g.
+                             TF_CPU_ALLOCATOR_USE_BFC=true, to try a setting against the same PyTorch
   --verbose                  forward the processes' own output`;
 
 export function parseOptions(argv: string[]): Options {
@@ -63,6 +67,7 @@ export function parseOptions(argv: string[]): Options {
       'no-torch': { type: 'boolean', default: false },
       'torch-attn': { type: 'string', default: 'explicit' },
       out: { type: 'string' },
+      env: { type: 'string', multiple: true },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -96,6 +101,13 @@ export function parseOptions(argv: string[]): Options {
     torch: !values['no-torch'],
     torchAttn,
     out: values.out,
+    env: Object.fromEntries(
+      (values.env ?? []).map((kv) => {
+        const i = kv.indexOf('=');
+        if (i <= 0) throw new Error(`--env wants KEY=VALUE, got ${kv}`);
+        return [kv.slice(0, i), kv.slice(i + 1)];
+      }),
+    ),
     verbose: values.verbose ?? false,
   };
 }
@@ -179,7 +191,7 @@ function threadEnv(threads: number): NodeJS.ProcessEnv {
 }
 
 function startOurs(backend: BackendName, opts: Options): LineWorker {
-  const env = { ...threadEnv(opts.threads), CRLHF_BACKEND: backend };
+  const env = { ...threadEnv(opts.threads), ...opts.env, CRLHF_BACKEND: backend };
   return new LineWorker(
     `rlhf/${backend}`,
     process.execPath,

@@ -30,6 +30,10 @@ export interface StepProfile {
 }
 
 export interface KernelProfile extends StepProfile {
+  /** Most bytes held by tensors during a profiled call (tf.profile's peakBytes), MiB. */
+  peakMiB: number;
+  /** Median wall time of the same call unprofiled (tf.profile's bookkeeping inflates wallMs). */
+  plainWallMs?: number;
   /** Profiled calls whose kernel times were combined (per-kernel medians). */
   runs: number;
   /** Median wall time of a profiled call (profiling adds some overhead). */
@@ -54,7 +58,7 @@ interface Entry {
   ms: number;
 }
 
-async function profileOnce(fn: () => Promise<unknown>): Promise<{ wallMs: number; entries: Entry[] }> {
+async function profileOnce(fn: () => Promise<unknown>): Promise<{ wallMs: number; peakBytes: number; entries: Entry[] }> {
   const t0 = performance.now();
   const info = await tf.profile(async () => {
     await fn();
@@ -66,11 +70,18 @@ async function profileOnce(fn: () => Promise<unknown>): Promise<{ wallMs: number
     const t = await k.kernelTimeMs;
     entries.push({ name: k.name, inputShapes: JSON.stringify(k.inputShapes), ms: typeof t === 'number' ? t : 0 });
   }
-  return { wallMs, entries };
+  return { wallMs, peakBytes: info.peakBytes, entries };
 }
 
-export async function profileKernels(fn: () => Promise<unknown>, runs = 3, top = 15): Promise<KernelProfile> {
-  const all: { wallMs: number; entries: Entry[] }[] = [];
+export async function profileKernels(fn: () => Promise<unknown>, opts: { runs?: number; plainRuns?: number; top?: number } = {}): Promise<KernelProfile> {
+  const { runs = 3, plainRuns = 0, top = 15 } = opts;
+  const plain: number[] = [];
+  for (let i = 0; i < plainRuns; i++) {
+    const t0 = performance.now();
+    await fn();
+    plain.push(performance.now() - t0);
+  }
+  const all: { wallMs: number; peakBytes: number; entries: Entry[] }[] = [];
   for (let i = 0; i < runs; i++) all.push(await profileOnce(fn));
   const first = all[0]?.entries ?? [];
   // Same kernel sequence every call (it should be): per-position medians; else the first call alone.
@@ -103,6 +114,8 @@ export async function profileKernels(fn: () => Promise<unknown>, runs = 3, top =
   return {
     runs: aligned ? runs : 1,
     wallMs: median(all.map((r) => r.wallMs)),
+    ...(plain.length ? { plainWallMs: median(plain) } : {}),
+    peakMiB: Math.max(...all.map((r) => r.peakBytes)) / 2 ** 20,
     kernels,
     kernelMs,
     byKernel: [...byName.values()].sort(desc),

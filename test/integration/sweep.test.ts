@@ -246,23 +246,36 @@ test('a worker SIGKILLed mid-sweep and a server restart lose and duplicate no tr
   processes.push(await startSweepWorkerProcess(env));
   const { input: inp, storeDir } = await input('swk', taskQueue);
   inp.timeouts = { heartbeat: '4 seconds' };
+  // Longer PPO than the other tests: more moments to kill the worker in.
+  inp.base = { ...inp.base, ppo: { ...inp.base.ppo, iterations: 4 } };
   const { handle } = await startSweep(client, inp);
 
-  // Kill while trials train PPO: every pending activity then heartbeats (short timeout), so recovery is quick.
-  const heartbeating = new Set(['ppoBlock', 'trainSftStep', 'trainRewardModelStep', 'sampleBaselineShardStep', 'scoreBaselinesStep', 'evaluateStep']);
+  // Kill while every running trial trains PPO (not about to finalize an arm): the activities in
+  // flight then heartbeat with a short timeout, so they are retried quickly on the next worker.
+  const inPpo = async (id: string): Promise<boolean> => {
+    const h = client.workflow.getHandle(id);
+    const progress = await h.query<{ stage: string; arms: { workflowId: string }[] }>('progress').catch(() => null);
+    if (progress?.stage !== 'ppo') return false;
+    let training = 0;
+    for (const arm of progress.arms) {
+      const a = client.workflow.getHandle(arm.workflowId);
+      const [p, d] = await Promise.all([a.query<{ status: string }>('progress').catch(() => null), a.describe().catch(() => null)]);
+      if (p?.status === 'done') continue;
+      const pending = d?.raw.pendingActivities ?? [];
+      if (p?.status !== 'running' || pending.length === 0 || pending.some((x) => x.activityType?.name !== 'ppoBlock')) return false;
+      training++;
+    }
+    return training > 0;
+  };
   const deadline = Date.now() + 150_000;
   let killedAt: SweepStatus | undefined;
   while (!killedAt) {
     assert.ok(Date.now() < deadline, 'a moment with trials in PPO came');
-    await sleep(150);
+    await sleep(100);
     const s = await handle.query<SweepStatus>('sweepStatus').catch(() => null);
+    assert.ok(s?.counts.completed !== 4, 'the sweep ended before a kill moment came');
     if (!s || s.counts.running === 0 || s.groups.some((g) => g.status === 'running')) continue;
-    const ids = s.running.flatMap((id) => [id, `${id}/ppo/ppo`, `${id}/ppo/ppo-cr`]);
-    const pending = (
-      await Promise.all(ids.map((id) => client.workflow.getHandle(id).describe().then((d) => (d.status.name === 'RUNNING' ? (d.raw.pendingActivities ?? []) : []), () => [])))
-    ).flat();
-    const types = pending.map((a) => a.activityType?.name ?? '');
-    if (types.includes('ppoBlock') && types.every((t) => heartbeating.has(t))) killedAt = s;
+    if ((await Promise.all(s.running.map(inPpo))).every(Boolean)) killedAt = s;
   }
   await processes[0]!.kill('SIGKILL');
   console.log(`# worker killed with ${killedAt.counts.completed} trial(s) completed, running: ${killedAt.running.join(', ')}`);
@@ -281,6 +294,15 @@ test('a worker SIGKILLed mid-sweep and a server restart lose and duplicate no tr
   assert.equal(new Set(execs.map((e) => e.workflowId)).size, 6, 'no experiment started twice');
   assert.ok(execs.every((e) => e.status === 'COMPLETED'));
   assertSharedStepsComputedOnce(storeDir, status, inp);
+
+  // The kill interrupted PPO blocks in flight: retried after a heartbeat timeout, or moved off the dead worker's own queue.
+  let interrupted = 0;
+  for (const id of killedAt.running.flatMap((t) => [`${t}/ppo/ppo`, `${t}/ppo/ppo-cr`])) {
+    for (const ev of (await client.workflow.getHandle(id).fetchHistory()).events ?? []) {
+      if ((ev.activityTaskStartedEventAttributes?.attempt ?? 1) > 1 || ev.activityTaskTimedOutEventAttributes) interrupted++;
+    }
+  }
+  assert.ok(interrupted > 0, 'work in flight was interrupted by the kill');
 });
 
 // The orchestration alone, fast: the same sweep workflow with a stand-in experiment that sleeps.

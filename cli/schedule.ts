@@ -1,234 +1,10 @@
-// `crlhf schedule ...`: sweeps on a Temporal Schedule (cron or interval, with
-// overlap and catch-up policies, pause, trigger, backfill). The spec is
-// validated and expanded when the schedule is created; each scheduled
-// execution is a sweep whose workflow ID is `<schedule>-<scheduled time>`,
-// so its trials are `<schedule>-2025-05-14T030000Z/t000`, ....
-import type { Client, ScheduleDescription, ScheduleOverlapPolicy, ScheduleSummary } from '@temporalio/client';
-import { msToNumber } from '@temporalio/common';
-import Table from 'cli-table3';
+// `crlhf schedule ...`: sweeps on a Temporal Schedule. The commands and their
+// help; the work lives in sweep/schedules.ts, loaded when a command runs.
 import type { Command } from 'commander';
-import { NotFoundError, UsageError } from '../common/errors.js';
-import { queues } from '../common/temporal.js';
-import type { SweepInput } from '../sweep/trials.js';
-import { sweepNameFromWorkflowId } from '../sweep/trials.js';
-import { openContext, type CliContext } from './context.js';
-import { prepareSweep } from './sweep.js';
 
-const say = (msg: string) => process.stderr.write(`${msg}\n`);
 const collect = (v: string, prev: string[] = []) => [...prev, v];
-
-export const OVERLAP: Record<string, ScheduleOverlapPolicy> = {
-  skip: 'SKIP',
-  'buffer-one': 'BUFFER_ONE',
-  'buffer-all': 'BUFFER_ALL',
-  'allow-all': 'ALLOW_ALL',
-  'cancel-other': 'CANCEL_OTHER',
-  'terminate-other': 'TERMINATE_OTHER',
-};
-
-function overlapPolicy(v: string | undefined): ScheduleOverlapPolicy | undefined {
-  if (v === undefined) return undefined;
-  const p = OVERLAP[v];
-  if (!p) throw new UsageError(`--overlap "${v}": expected one of ${Object.keys(OVERLAP).join(', ')}`);
-  return p;
-}
-
-function duration(flag: string, v: string): string {
-  try {
-    if (!(msToNumber(v as never) > 0)) throw new Error('not positive');
-  } catch {
-    throw new UsageError(`${flag} "${v}": expected a duration such as 30s, 15m, 1h, 24h or 7d`);
-  }
-  return v;
-}
-
-function parseTime(flag: string, v: string): Date {
-  const t = new Date(v);
-  if (Number.isNaN(t.getTime())) throw new UsageError(`${flag} "${v}": expected a date and time, e.g. 2025-05-14T00:00:00Z`);
-  return t;
-}
-
-export interface ScheduleCreateOptions {
-  id?: string;
-  cron?: string;
-  every?: string;
-  overlap?: string;
-  catchup?: string;
-  timezone?: string;
-  paused?: boolean;
-  note?: string;
-  name?: string;
-  set?: string[];
-}
-
-/** The schedule's memo: what `list` and `describe` show about it. */
-interface ScheduleMemo {
-  crlhfSweep: { spec: string; when: string; trials: number; settings: number; specHash: string };
-}
-
-export async function createSweepSchedule(
-  client: Client,
-  input: SweepInput,
-  opts: Omit<ScheduleCreateOptions, 'name' | 'set'> & { specFile: string },
-): Promise<string> {
-  if ((opts.cron === undefined) === (opts.every === undefined)) throw new UsageError('give exactly one of --cron "<expression>" or --every <duration>');
-  const scheduleId = opts.id ?? input.name;
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$/.test(scheduleId)) {
-    throw new UsageError(`schedule ID "${scheduleId}": letters, digits, ".", "_", "-"; at most 60 characters (each sweep adds its time)`);
-  }
-  const when = opts.cron !== undefined ? `cron "${opts.cron}"${opts.timezone ? ` (${opts.timezone})` : ''}` : `every ${duration('--every', opts.every!)}`;
-  const memo: ScheduleMemo = {
-    crlhfSweep: { spec: opts.specFile, when, trials: input.trials.length, settings: input.settings.length, specHash: input.specHash },
-  };
-  try {
-    await client.schedule.create({
-      scheduleId,
-      spec: {
-        ...(opts.cron !== undefined ? { cronExpressions: [opts.cron] } : { intervals: [{ every: opts.every! }] }),
-        ...(opts.timezone ? { timezone: opts.timezone } : {}),
-      },
-      action: {
-        type: 'startWorkflow',
-        workflowType: 'sweepWorkflow',
-        // The server appends the scheduled time: `<scheduleId>-2025-05-14T03:00:00Z`.
-        workflowId: scheduleId,
-        args: [input],
-        taskQueue: queues(input.taskQueue).workflow,
-        searchAttributes: { CrlhfKind: ['sweep'], CrlhfTask: [input.base.task] },
-      },
-      policies: {
-        overlap: overlapPolicy(opts.overlap) ?? 'SKIP',
-        ...(opts.catchup ? { catchupWindow: duration('--catchup', opts.catchup) } : {}),
-      },
-      state: { paused: Boolean(opts.paused), ...(opts.note ? { note: opts.note } : {}) },
-      memo: memo as unknown as Record<string, unknown>,
-    });
-  } catch (err) {
-    if ((err as Error).name === 'ScheduleAlreadyRunning') throw new UsageError(`a schedule "${scheduleId}" exists already; delete it first or choose --id`);
-    throw err;
-  }
-  return scheduleId;
-}
-
-function handleOf(client: Client, id: string) {
-  return client.schedule.getHandle(id);
-}
-
-export async function describeSchedule(client: Client, id: string): Promise<ScheduleDescription> {
-  try {
-    return await handleOf(client, id).describe();
-  } catch (err) {
-    if ((err as Error).name === 'ScheduleNotFoundError') throw new NotFoundError(`no schedule "${id}"`);
-    throw err;
-  }
-}
-
-export interface ScheduleView {
-  id: string;
-  when: string;
-  spec?: string;
-  paused: boolean;
-  note?: string;
-  overlap?: string;
-  catchupWindowMs?: number;
-  next: string[];
-  /** Sweeps the schedule started, oldest first: workflow ID, sweep name, scheduled and actual time. */
-  recent: { workflowId: string; sweep: string; scheduledAt: string; takenAt: string }[];
-  running?: string[];
-  actionsTaken?: number;
-}
-
-function whenOf(memo: Record<string, unknown> | undefined, spec: ScheduleSummary['spec'] | undefined): string {
-  const m = (memo as Partial<ScheduleMemo> | undefined)?.crlhfSweep;
-  if (m?.when) return m.when;
-  const every = spec?.intervals?.map((i) => `every ${i.every}ms`) ?? [];
-  return every.length ? every.join(', ') : 'calendar';
-}
-
-function viewOf(s: ScheduleDescription | ScheduleSummary): ScheduleView {
-  const recent = s.info.recentActions.map((a) => ({
-    workflowId: a.action.workflow.workflowId,
-    sweep: sweepNameFromWorkflowId(a.action.workflow.workflowId),
-    scheduledAt: a.scheduledAt.toISOString(),
-    takenAt: a.takenAt.toISOString(),
-  }));
-  const d = 'policies' in s ? s : undefined;
-  return {
-    id: s.scheduleId,
-    when: whenOf(s.memo, s.spec),
-    spec: (s.memo as Partial<ScheduleMemo> | undefined)?.crlhfSweep?.spec,
-    paused: s.state.paused,
-    ...(s.state.note ? { note: s.state.note } : {}),
-    ...(d ? { overlap: d.policies.overlap, catchupWindowMs: d.policies.catchupWindow, running: d.info.runningActions.map((a) => a.workflow.workflowId), actionsTaken: d.info.numActionsTaken } : {}),
-    next: s.info.nextActionTimes.map((t) => t.toISOString()),
-    recent,
-  };
-}
-
-/** Schedules whose action starts a sweep. */
-export async function listSweepSchedules(client: Client): Promise<ScheduleView[]> {
-  const out: ScheduleView[] = [];
-  for await (const s of client.schedule.list()) {
-    if (s.action?.type === 'startWorkflow' && s.action.workflowType === 'sweepWorkflow') out.push(viewOf(s));
-  }
-  return out;
-}
-
-export async function scheduleView(client: Client, id: string): Promise<ScheduleView> {
-  return viewOf(await describeSchedule(client, id));
-}
-
-export async function pauseSchedule(client: Client, id: string, note?: string): Promise<void> {
-  await describeSchedule(client, id);
-  await handleOf(client, id).pause(note ?? 'paused with crlhf schedule pause');
-}
-
-export async function unpauseSchedule(client: Client, id: string, note?: string): Promise<void> {
-  await describeSchedule(client, id);
-  await handleOf(client, id).unpause(note ?? 'unpaused with crlhf schedule unpause');
-}
-
-/** Starts a sweep now (the schedule's overlap policy applies unless another is given). */
-export async function triggerSchedule(client: Client, id: string, overlap?: string): Promise<void> {
-  await describeSchedule(client, id);
-  await handleOf(client, id).trigger(overlapPolicy(overlap));
-}
-
-/** Runs the sweeps the schedule would have started between start and end. */
-export async function backfillSchedule(client: Client, id: string, start: Date, end: Date, overlap?: string): Promise<void> {
-  if (!(start < end)) throw new UsageError('--start must be before --end');
-  await describeSchedule(client, id);
-  await handleOf(client, id).backfill([{ start, end, overlap: overlapPolicy(overlap) ?? 'ALLOW_ALL' }]);
-}
-
-export async function deleteSchedule(client: Client, id: string): Promise<void> {
-  await describeSchedule(client, id);
-  await handleOf(client, id).delete();
-}
-
-function printView(v: ScheduleView): void {
-  console.log(`schedule ${v.id}: ${v.when}${v.paused ? ' (PAUSED)' : ''}${v.spec ? `, spec ${v.spec}` : ''}`);
-  if (v.note) console.log(`note:      ${v.note}`);
-  if (v.overlap) console.log(`overlap:   ${v.overlap}${v.catchupWindowMs !== undefined ? `, catch-up window ${Math.round(v.catchupWindowMs / 1000)}s` : ''}`);
-  if (v.actionsTaken !== undefined) console.log(`sweeps started: ${v.actionsTaken}${v.running?.length ? `; running: ${v.running.join(', ')}` : ''}`);
-  console.log(`next:      ${v.next.slice(0, 3).join(', ') || '-'}`);
-  if (v.recent.length) {
-    const t = new Table({ head: ['sweep', 'scheduled', 'started'] });
-    for (const r of v.recent) t.push([r.sweep, r.scheduledAt, r.takenAt]);
-    console.log(t.toString());
-  }
-}
-
-async function withContext<T>(fn: (ctx: CliContext) => Promise<T>): Promise<T> {
-  const ctx = await openContext({ say });
-  try {
-    return await fn(ctx);
-  } finally {
-    await ctx.close();
-  }
-}
-
-const withClient = <T>(fn: (client: Client) => Promise<T>): Promise<T> => withContext((ctx) => fn(ctx.client));
+const schedules = () => import('../sweep/schedules.js');
+export const OVERLAP_POLICIES = 'skip, buffer-one, buffer-all, allow-all, cancel-other, terminate-other';
 
 export function registerScheduleCommands(program: Command): void {
   const schedule = program.command('schedule').description('run a sweep on a Temporal Schedule (cron or interval) with overlap and catch-up policies');
@@ -240,77 +16,43 @@ export function registerScheduleCommands(program: Command): void {
     .option('--cron <expression>', 'cron expression, e.g. "0 3 * * *" (03:00 every day)')
     .option('--every <duration>', 'interval, e.g. 24h, 6h, 30m')
     .option('--timezone <tz>', 'IANA time zone of the cron expression, e.g. Europe/Berlin (default UTC)')
-    .option('--overlap <policy>', `when the previous sweep still runs: ${Object.keys(OVERLAP).join(', ')}`, 'skip')
+    .option('--overlap <policy>', `when the previous sweep still runs: ${OVERLAP_POLICIES}`, 'skip')
     .option('--catchup <duration>', 'start missed sweeps that are at most this late after a server outage (default 1 year)')
     .option('--paused', 'create it paused')
     .option('--note <text>', 'a note shown by describe')
     .option('--name <name>', 'sweep name to validate the spec with (the schedule ID by default)')
     .option('--set <key=value>', 'override a base config field in every trial (repeatable)', collect)
     .option('--json', 'print the schedule as JSON')
-    .action(async (file: string, opts: ScheduleCreateOptions & { json?: boolean }) => {
-      await withContext(async ({ client, storeUri, settings }) => {
-        const { input } = await prepareSweep(file, { name: opts.name ?? opts.id, set: opts.set }, { storeUri, taskQueue: settings.taskQueue });
-        const id = await createSweepSchedule(client, input, { ...opts, specFile: file });
-        const v = await scheduleView(client, id);
-        if (opts.json) console.log(JSON.stringify(v, null, 2));
-        else {
-          console.log(`schedule ${id} created: ${input.trials.length} trials per sweep`);
-          printView(v);
-        }
-      });
-    });
+    .action(async (file: string, opts: Parameters<Awaited<ReturnType<typeof schedules>>['scheduleCreateCommand']>[1]) => (await schedules()).scheduleCreateCommand(file, opts));
   schedule
     .command('list')
     .description('sweep schedules: when, paused or not, next times, recent sweeps')
     .option('--json', 'print JSON')
-    .action(async (opts: { json?: boolean }) => {
-      await withClient(async (client) => {
-        const views = await listSweepSchedules(client);
-        if (opts.json) return console.log(JSON.stringify(views, null, 2));
-        const t = new Table({ head: ['schedule', 'when', 'state', 'next', 'last sweep'] });
-        for (const v of views) t.push([v.id, v.when, v.paused ? 'paused' : 'active', v.next[0] ?? '-', v.recent[v.recent.length - 1]?.sweep ?? '-']);
-        console.log(t.toString());
-      });
-    });
+    .action(async (opts: { json?: boolean }) => (await schedules()).scheduleListCommand(opts));
   schedule
     .command('describe')
     .description('a schedule in full: policies, next times, the sweeps it started')
     .argument('<id>', 'schedule ID')
     .option('--json', 'print JSON')
-    .action(async (id: string, opts: { json?: boolean }) => {
-      await withClient(async (client) => {
-        const v = await scheduleView(client, id);
-        if (opts.json) console.log(JSON.stringify(v, null, 2));
-        else printView(v);
-      });
-    });
+    .action(async (id: string, opts: { json?: boolean }) => (await schedules()).scheduleDescribeCommand(id, opts));
   schedule
     .command('pause')
     .description('start no new sweeps until unpaused (running ones continue)')
     .argument('<id>', 'schedule ID')
     .option('--note <text>', 'why')
-    .action(async (id: string, opts: { note?: string }) => {
-      await withClient((client) => pauseSchedule(client, id, opts.note));
-      console.log(`schedule ${id} paused`);
-    });
+    .action(async (id: string, opts: { note?: string }) => (await schedules()).schedulePauseCommand(id, opts));
   schedule
     .command('unpause')
     .description('resume starting sweeps')
     .argument('<id>', 'schedule ID')
     .option('--note <text>', 'why')
-    .action(async (id: string, opts: { note?: string }) => {
-      await withClient((client) => unpauseSchedule(client, id, opts.note));
-      console.log(`schedule ${id} unpaused`);
-    });
+    .action(async (id: string, opts: { note?: string }) => (await schedules()).scheduleUnpauseCommand(id, opts));
   schedule
     .command('trigger')
-    .description('start a sweep now')
+    .description('start a sweep now (paused or not)')
     .argument('<id>', 'schedule ID')
-    .option('--overlap <policy>', `instead of the schedule's: ${Object.keys(OVERLAP).join(', ')}`)
-    .action(async (id: string, opts: { overlap?: string }) => {
-      await withClient((client) => triggerSchedule(client, id, opts.overlap));
-      console.log(`schedule ${id} triggered; see crlhf schedule describe ${id}`);
-    });
+    .option('--overlap <policy>', `instead of the schedule's: ${OVERLAP_POLICIES}`)
+    .action(async (id: string, opts: { overlap?: string }) => (await schedules()).scheduleTriggerCommand(id, opts));
   schedule
     .command('backfill')
     .description('start the sweeps the schedule would have started in a past time range')
@@ -318,18 +60,10 @@ export function registerScheduleCommands(program: Command): void {
     .requiredOption('--start <time>', 'range start, e.g. 2025-05-01T00:00:00Z')
     .requiredOption('--end <time>', 'range end')
     .option('--overlap <policy>', 'overlap policy of the backfilled sweeps', 'allow-all')
-    .action(async (id: string, opts: { start: string; end: string; overlap?: string }) => {
-      const start = parseTime('--start', opts.start);
-      const end = parseTime('--end', opts.end);
-      await withClient((client) => backfillSchedule(client, id, start, end, opts.overlap));
-      console.log(`schedule ${id}: backfill of ${start.toISOString()} .. ${end.toISOString()} requested`);
-    });
+    .action(async (id: string, opts: { start: string; end: string; overlap?: string }) => (await schedules()).scheduleBackfillCommand(id, opts));
   schedule
     .command('delete')
     .description('delete a schedule (the sweeps it started are not affected)')
     .argument('<id>', 'schedule ID')
-    .action(async (id: string) => {
-      await withClient((client) => deleteSchedule(client, id));
-      console.log(`schedule ${id} deleted`);
-    });
+    .action(async (id: string) => (await schedules()).scheduleDeleteCommand(id));
 }

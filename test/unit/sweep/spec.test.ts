@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../../../common/errors.js';
-import { knobPathError, parseSweep } from '../../../config/sweep.js';
+import { knobPathError, parseSweep, SweepSpecSchema, sweepSpecReference } from '../../../config/sweep.js';
 import { ExperimentSchema } from '../../../config/schema.js';
 import { setPath } from '../../../config/load.js';
 import { parse as parseYaml } from 'yaml';
@@ -259,5 +259,14 @@ describe('scheduled sweep names', () => {
   it('drop the colons of the scheduled time, so trial run names are valid store keys', () => {
     assert.equal(sweepNameFromWorkflowId('nightly-2025-05-14T03:00:00Z'), 'nightly-2025-05-14T030000Z');
     assert.equal(sweepNameFromWorkflowId('plain'), 'plain');
+  });
+});
+
+describe('the sweep spec reference', () => {
+  it('lists every field of the schema with its default and meaning', () => {
+    const ref = sweepSpecReference();
+    for (const k of Object.keys(SweepSpecSchema.shape)) assert.match(ref, new RegExp(`^\\| \`${k}\` \\|`, 'm'), k);
+    assert.match(ref, /\| `max_concurrent` \| integer \(> 0, ≤ 500\) \| `4` \| experiments \(trials and shared-step runs\) running at once \|/);
+    assert.match(ref, /\| `grid` \| knob → list of any \|/);
   });
 });

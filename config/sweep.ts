@@ -74,7 +74,7 @@ export const MetricSchema = z
     name: z.enum(METRIC_NAMES).default('adjusted_win_rate').describe('win rates of arm vs `vs` by `judge`, or a per-arm value: gold, rm_score, kl, length'),
     arm: z.string().optional().describe('arm measured (win rates: the candidate); default: the first contrastive arm'),
     vs: z.string().optional().describe('win rates: the baseline arm; default: sft'),
-    judge: z.string().optional().describe('win rates: oracle, llm:<model> or human; default: oracle if it judges, else the first judge'),
+    judge: z.string().optional().describe('win rates: oracle, llm:MODEL or human; default: oracle if it judges, else the first judge'),
     goal: z.enum(['maximize', 'minimize']).default('maximize').describe('whether higher or lower values rank first'),
   })
   .describe('the metric trials are ranked by');
@@ -85,7 +85,7 @@ export const SweepSpecSchema = z
       .string()
       .regex(SWEEP_NAME, 'letters, digits, ".", "_", "-"; at most 80 characters')
       .optional()
-      .describe('sweep name: its workflow ID and the prefix of its trials (<name>/t000); default: the file name'),
+      .describe('sweep name: its workflow ID and the prefix of its trial IDs (name/t000); default: the file name'),
     base: z.string().optional().describe('the base experiment config file, relative to this file'),
     experiment: z.record(z.string(), z.unknown()).optional().describe('the base experiment config written inline (instead of base)'),
     overrides: z.record(knob(), z.unknown()).default({}).describe('fields set in every trial, by dotted path'),

@@ -32,6 +32,8 @@ export interface Options {
   torch: boolean;
   torchAttn: 'explicit' | 'sdpa';
   out?: string;
+  /** Overrides every size's generation batch (rows decoded in lock-step). */
+  genBatch?: number;
   /** Extra environment for the rlhf/ workers only (e.g. TF_CPU_ALLOCATOR_USE_BFC=true), to try a setting side by side. */
   env: Record<string, string>;
   verbose: boolean;
@@ -48,6 +50,7 @@ const HELP = `npm run bench:model -- [options]
   --no-torch                 skip PyTorch (no venv, no ratios, no GEMM peak)
   --torch-attn explicit|sdpa PyTorch attention: explicit matmul+mask+softmax as rlhf (default)
                              or F.scaled_dot_product_attention (PyTorch as usually written)
+  --gen-batch N              generation batch for every size (default: the size's own, 16/8/4)
   --out FILE                 also write the JSON there (always: bench/results/model-<time>.json)
   --env KEY=VALUE            extra environment for the rlhf/ workers only (repeatable), e.g.
                              TF_CPU_ALLOCATOR_USE_BFC=true, to try a setting against the same PyTorch
@@ -68,6 +71,7 @@ export function parseOptions(argv: string[]): Options {
       'torch-attn': { type: 'string', default: 'explicit' },
       out: { type: 'string' },
       env: { type: 'string', multiple: true },
+      'gen-batch': { type: 'string' },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -101,6 +105,7 @@ export function parseOptions(argv: string[]): Options {
     torch: !values['no-torch'],
     torchAttn,
     out: values.out,
+    ...(values['gen-batch'] === undefined ? {} : { genBatch: int(values['gen-batch'], 0, '--gen-batch') }),
     env: Object.fromEntries(
       (values.env ?? []).map((kv) => {
         const i = kv.indexOf('=');
@@ -371,7 +376,9 @@ export async function runModelBench(argv: string[]): Promise<number> {
   }
   const sizes: SizeResult[] = [];
   for (const name of opts.sizes) {
-    sizes.push(await benchSize(SIZES[name] as SizeSpec, opts, python, gemmRuns.length ? peakOf(gemmRuns) : null));
+    const base = SIZES[name] as SizeSpec;
+    const size = opts.genBatch ? { ...base, gen: { ...base.gen, batch: opts.genBatch } } : base;
+    sizes.push(await benchSize(size, opts, python, gemmRuns.length ? peakOf(gemmRuns) : null));
   }
   if (python && !opts.quick) {
     // Measured again at the end: the peak is the best the machine showed during the run.

@@ -63,6 +63,9 @@ test('options: --quick is one repetition of tiny; cpu needs --with-cpu; unknown 
   assert.deepEqual(parseOptions(['--with-cpu']).backends, ['tensorflow', 'wasm', 'cpu']);
   assert.throws(() => parseOptions(['--sizes', 'huge']), /unknown size huge/);
   assert.throws(() => parseOptions(['--reps', '0']), /positive integer/);
+  assert.equal(parseOptions(['--gen-batch', '64']).genBatch, 64);
+  assert.equal(parseOptions([]).genBatch, undefined);
+  assert.deepEqual(parseOptions(['--env', 'A=1', '--env', 'B=x=y']).env, { A: '1', B: 'x=y' });
 });
 
 test('table: one row per size and runner, ratios and fractions formatted, failures shown', () => {

@@ -3,3 +3,4 @@
 // write outputs, return small references.
 export * from './doctor.js';
 export * from './pipeline.js';
+export * from '../sweep/activities.js';

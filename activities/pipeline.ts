@@ -3,7 +3,7 @@
 // Every activity reads its inputs from the store and returns small
 // references and metrics, never tensors or large arrays.
 import { Context } from '@temporalio/activity';
-import { openStore } from '../storage/index.js';
+import { openObject, openStore } from '../storage/index.js';
 import { getJson } from '../storage/json.js';
 import { makePlan, type Plan, type PlanArgs } from '../pipeline/plan.js';
 import { recordRun } from '../pipeline/run-record.js';
@@ -41,6 +41,22 @@ function summary<R>(out: { step: string; hash: string; reused: boolean; computed
 
 const workerCache = new Map<string, unknown>();
 
+/**
+ * Runs an in-worker activity body while heartbeating, so a worker that dies
+ * during a short step is noticed within the heartbeat timeout, not after the
+ * start-to-close timeout.
+ */
+async function live<T>(fn: () => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  const every = Math.max(50, Math.min(2000, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 3));
+  const timer = setInterval(() => ctx.heartbeat(), every);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 /** A StepContext over the current activity, for steps that run in the worker itself. */
 function activityContext(): StepContext {
   const ctx = Context.current();
@@ -55,15 +71,33 @@ function activityContext(): StepContext {
 }
 
 export async function planExperiment(input: PlanArgs & { configSource: string }): Promise<Plan> {
-  const plan = makePlan(input);
-  await recordRun(plan, input.configSource);
-  return plan;
+  return live(async () => {
+    const plan = makePlan({ ...input, dataFingerprint: await dataFingerprint(input.config) });
+    await recordRun(plan, input.configSource);
+    return plan;
+  });
+}
+
+/** Size and modification time of real data files: changed files mean new steps. */
+async function dataFingerprint(config: Plan['config']): Promise<Record<string, unknown> | undefined> {
+  const files = config.data.files;
+  if (!files) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const uri of [files.preferences, files.sft]) {
+    if (!uri) continue;
+    const { store, key } = openObject(uri);
+    const head = await store.head(key);
+    out[uri] = head ? { size: head.size, modified: head.lastModified?.toISOString() ?? null } : null;
+  }
+  return out;
 }
 
 export async function prepareDataStep(plan: Plan): Promise<StepSummary<DataResult>> {
-  const store = openStore(plan.storeUri);
-  const ref = plan.steps.data;
-  return summary(await cachedStep(store, plan.runName, ref, Context.current().info.attempt, () => prepareData(store, ref.dir, plan.config)));
+  return live(async () => {
+    const store = openStore(plan.storeUri);
+    const ref = plan.steps.data;
+    return summary(await cachedStep(store, plan.runName, ref, Context.current().info.attempt, () => prepareData(store, ref.dir, plan.config)));
+  });
 }
 
 type Cached<R> = { step: string; hash: string; reused: boolean; computedBy: { seconds: number }; result: R };
@@ -90,7 +124,9 @@ export async function ppoBlock(input: { plan: Plan; arm: string; until: number }
 }
 
 export async function finalizeArm(input: { plan: Plan; arm: string }): Promise<PpoArmResult> {
-  return finalizeArmStep(input);
+  return live(async () => {
+    return finalizeArmStep(input);
+  });
 }
 
 export async function evaluateStep(plan: Plan): Promise<StepSummary<EvaluationResult>> {
@@ -102,17 +138,23 @@ export async function evaluateStep(plan: Plan): Promise<StepSummary<EvaluationRe
 
 /** The pairs chosen for human judging (a few dozen short texts: small enough for a workflow input). */
 export async function loadHumanPairs(plan: Plan): Promise<HumanPair[]> {
-  const pairs = await getJson<JudgePair[]>(openStore(plan.storeUri), humanPairsKey(plan));
-  return pairs.map((p) => ({ pairId: p.pairId, prompt: p.prompt, responseA: p.responseA, responseB: p.responseB, armA: p.armA, armB: p.armB, bucket: String(p.meta?.bucket ?? '') }));
+  return live(async () => {
+    const pairs = await getJson<JudgePair[]>(openStore(plan.storeUri), humanPairsKey(plan));
+    return pairs.map((p) => ({ pairId: p.pairId, prompt: p.prompt, responseA: p.responseA, responseB: p.responseB, armA: p.armA, armB: p.armB, bucket: String(p.meta?.bucket ?? '') }));
+  });
 }
 
 export async function reportStep(input: { plan: Plan; human?: HumanVotes }): Promise<StepSummary<ReportRef>> {
-  const { plan } = input;
-  const t0 = Date.now();
-  const result = await writeReport(plan, { workflowId: Context.current().info.workflowExecution?.workflowId ?? plan.runName, human: input.human });
-  return { step: 'report', hash: '', reused: false, seconds: (Date.now() - t0) / 1000, result };
+  return live(async () => {
+    const { plan } = input;
+    const t0 = Date.now();
+    const result = await writeReport(plan, { workflowId: Context.current().info.workflowExecution?.workflowId ?? plan.runName, human: input.human });
+    return { step: 'report', hash: '', reused: false, seconds: (Date.now() - t0) / 1000, result };
+  });
 }
 
 export async function summarizeRun(input: { plan: Plan; arms: PpoArmResult[]; evaluation: EvaluationResult; report: ReportRef }): Promise<ExperimentSummary> {
-  return summarize(input);
+  return live(async () => {
+    return summarize(input);
+  });
 }

@@ -4,6 +4,8 @@
 // config errors answer without loading Temporal, TensorFlow or the AWS SDK.
 import { Command } from 'commander';
 import { reportError } from './errors.js';
+import { registerScheduleCommands } from './schedule.js';
+import { registerSweepCommands } from './sweep.js';
 
 const say = (msg: string) => process.stderr.write(`${msg}\n`);
 
@@ -138,6 +140,9 @@ server
   .command('status')
   .description('say whether it runs, where')
   .action(async () => (await import('./server.js')).serverCommand('status', say));
+
+registerSweepCommands(program);
+registerScheduleCommands(program);
 
 program.exitOverride();
 try {

@@ -58,6 +58,11 @@ function ref(step: string, parts: unknown): StepRef {
 }
 
 export interface PlanArgs {
+  /**
+   * Identity of real data files (size, modification time or ETag), so steps
+   * are recomputed when the files change; filled in by the plan activity.
+   */
+  dataFingerprint?: Record<string, unknown>;
   runName: string;
   storeUri: string;
   taskQueue: string;
@@ -69,8 +74,11 @@ export interface PlanArgs {
 export function makePlan(args: PlanArgs): Plan {
   const c = args.config;
   const { name: _name, store: _store, backend: _backend, ...hashed } = c;
-  const data = ref('data', { task: c.task, data: c.data, seed: c.seed });
-  const sft = ref('sft', { data: data.hash, model: c.model, sft: c.sft, seed: c.seed });
+  const data = ref('data', { task: c.task, data: c.data, seed: c.seed, files: args.dataFingerprint ?? null });
+  // The label noise only flips preference labels: demonstrations, prompts and the
+  // tokenizer do not depend on it, so SFT and baseline samples are shared across ε.
+  const noiseFree = hashJson({ task: c.task, data: { ...c.data, label_noise: null }, seed: c.seed, files: args.dataFingerprint ?? null });
+  const sft = ref('sft', { data: noiseFree, model: c.model, sft: c.sft, seed: c.seed });
   const rewardModel = ref('reward-model', {
     data: data.hash,
     init: c.reward_model.init === 'sft' ? sft.hash : 'scratch',
@@ -80,7 +88,7 @@ export function makePlan(args: PlanArgs): Plan {
   });
   const { shards, ...sampling } = c.baselines;
   const baselineShards = Array.from({ length: shards }, (_, i) =>
-    ref('baselines', { data: data.hash, sft: sft.hash, sampling, shard: i, of: shards, seed: c.seed }),
+    ref('baselines', { data: noiseFree, sft: sft.hash, sampling, shard: i, of: shards, seed: c.seed }),
   );
   const baselineScores = ref('baseline-scores', { shards: baselineShards.map((s) => s.hash), rm: rewardModel.hash });
   const arms = c.arms.map((arm): ArmPlan => {

@@ -59,7 +59,7 @@ export function humanEvalWorkflowId(run: string): string {
 export async function experimentWorkflow(input: ExperimentInput): Promise<ExperimentSummary | null> {
   const q = queueNames(input);
   const retry = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: input.timeouts?.attempts ?? 10, nonRetryableErrorTypes: NON_RETRYABLE };
-  const light = proxyActivities<typeof activities>({ taskQueue: q.cpu, startToCloseTimeout: '30 minutes', heartbeatTimeout: '2 minutes', retry });
+  const light = proxyActivities<typeof activities>({ taskQueue: q.cpu, startToCloseTimeout: '30 minutes', heartbeatTimeout: input.timeouts?.heartbeat ?? '60 seconds', retry });
   const heavy = proxyActivities<typeof activities>({ taskQueue: q.gpu, startToCloseTimeout: '6 hours', heartbeatTimeout: input.timeouts?.heartbeat ?? '60 seconds', retry });
   // Sampling is tensor work too: it goes where compute hosts are, so a worker takes no more than it can run.
   const sampling = proxyActivities<typeof activities>({ taskQueue: q.gpu, startToCloseTimeout: '6 hours', heartbeatTimeout: input.timeouts?.heartbeat ?? '60 seconds', retry });

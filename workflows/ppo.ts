@@ -71,6 +71,7 @@ export async function ppoWorkflow(input: PpoInput): Promise<PpoArmResult> {
   const { finalizeArm } = proxyActivities<typeof activities>({
     taskQueue: q.cpu,
     startToCloseTimeout: '10 minutes',
+    heartbeatTimeout: plan.timeouts.heartbeat,
     retry: { maximumAttempts: plan.timeouts.attempts, nonRetryableErrorTypes: NON_RETRYABLE },
   });
 

@@ -19,7 +19,17 @@ test('step hashes depend only on what each step reads', () => {
   assert.notEqual(rmKnob.steps.baselineScores.hash, base.steps.baselineScores.hash, 'but their scores change');
   const noise = plan({ 'data.label_noise': 0.4 });
   assert.notEqual(noise.steps.data.hash, base.steps.data.hash);
-  assert.notEqual(noise.steps.sft.hash, base.steps.sft.hash);
+  assert.equal(noise.steps.sft.hash, base.steps.sft.hash, 'label noise only flips preference labels: SFT is shared');
+  assert.equal(noise.steps.baselineShards[1]!.hash, base.steps.baselineShards[1]!.hash, 'and so are the baseline samples');
+  assert.notEqual(noise.steps.rewardModel.hash, base.steps.rewardModel.hash);
+  assert.notEqual(plan({ 'data.sft_examples': 100 }).steps.sft.hash, base.steps.sft.hash);
+});
+
+test('real data files are part of the data identity', () => {
+  const cfg = parseConfig('task: files\ndata:\n  files:\n    format: hh-rlhf\n    preferences: file:///d/p.jsonl\n', 'x.yaml');
+  const at = (modified: string) =>
+    makePlan({ runName: 'r', storeUri: 'file:///s', taskQueue: 'q', config: cfg, dataFingerprint: { 'file:///d/p.jsonl': { size: 10, modified } } });
+  assert.notEqual(at('2026-01-01').steps.sft.hash, at('2026-01-02').steps.sft.hash);
 });
 
 test('the contrastive k changes only the contrastive arm', () => {

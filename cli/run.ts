@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import Table from 'cli-table3';
+import { table } from './table.js';
 import { parse as parseYaml } from 'yaml';
 import { REPO_ROOT, stateDir } from '../common/dirs.js';
 import { ConfigError, NotFoundError, UsageError } from '../common/errors.js';
@@ -150,10 +150,10 @@ function spawnBackgroundWorker(workflowId: string): void {
 const n = (x: number | null | undefined, d = 3) => (x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(d));
 
 export function printSummary(s: ExperimentSummary): void {
-  const arms = new Table({ head: ['policy', 'reward', 'gold', 'RM score', 'KL to ref', 'length'] });
+  const arms = table(['policy', 'reward', 'gold', 'RM score', 'KL to ref', 'length']);
   for (const a of s.arms) arms.push([a.name, a.rewardMode, n(a.goldMean), n(a.rmScoreMean), n(a.klToRef), n(a.responseLength, 1)]);
   console.log(arms.toString());
-  const wins = new Table({ head: ['judge', 'candidate vs baseline', 'W / T / L', 'win rate', 'adjusted [95% CI]', 'length-controlled'] });
+  const wins = table(['judge', 'candidate vs baseline', 'W / T / L', 'win rate', 'adjusted [95% CI]', 'length-controlled']);
   for (const w of s.winRates) {
     wins.push([
       w.judge,

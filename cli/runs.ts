@@ -1,7 +1,7 @@
 // Read and control commands for runs: status, list, cancel, report.
 import { writeFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import Table from 'cli-table3';
+import { table } from './table.js';
 import { NotFoundError } from '../common/errors.js';
 import { layout } from '../pipeline/layout.js';
 import type { ExperimentSummary } from '../pipeline/summary.js';
@@ -34,7 +34,7 @@ export async function statusCommand(run: string, opts: { json?: boolean }): Prom
     }
     console.log(`run ${run}: ${desc.status.name} (started ${desc.startTime.toISOString()}${desc.closeTime ? `, closed ${desc.closeTime.toISOString()}` : ''})`);
     if (snap.progress) {
-      const t = new Table({ head: ['stage', 'status', 'seconds'] });
+      const t = table(['stage', 'status', 'seconds']);
       for (const s of snap.progress.stages) t.push([s.name, s.status, s.seconds === undefined ? '' : s.seconds.toFixed(1)]);
       console.log(t.toString());
       console.log(describeSnapshot(snap, new RateTracker()));
@@ -61,7 +61,7 @@ export async function listCommand(opts: { task?: string; sweep?: string; json?: 
       console.log(JSON.stringify(rows, null, 2));
       return;
     }
-    const t = new Table({ head: ['run', 'status', 'task', 'started', 'closed'] });
+    const t = table(['run', 'status', 'task', 'started', 'closed']);
     for (const r of rows) t.push([r.run, r.status, r.task, r.started, r.closed ?? '']);
     console.log(t.toString());
   } finally {

@@ -9,7 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import Table from 'cli-table3';
+import { table } from '../cli/table.js';
 import { REPO_ROOT, stateDir } from '../common/dirs.js';
 import { NotFoundError, UsageError } from '../common/errors.js';
 import { queues } from '../common/temporal.js';
@@ -184,7 +184,7 @@ const num = (x: number | null | undefined) => (x === null || x === undefined || 
 
 export function sweepStatusTable(status: SweepStatus, summaries: Map<string, ExperimentSummary>): string {
   const arms = [...new Set([...summaries.values()].flatMap((s) => s.arms.filter((a) => a.goldMean !== null).map((a) => a.name)))];
-  const t = new Table({ head: ['trial', ...status.knobs, 'seed', 'state', metricLabel(status.metric), ...arms.map((a) => `gold ${a}`)] });
+  const t = table(['trial', ...status.knobs, 'seed', 'state', metricLabel(status.metric), ...arms.map((a) => `gold ${a}`)]);
   for (const tr of status.trials) {
     const s = summaries.get(tr.id);
     t.push([
@@ -287,7 +287,7 @@ export async function sweepRunCommand(file: string, opts: SweepRunOptions): Prom
 }
 
 function printPlan(s: ExpandedSweep): void {
-  const t = new Table({ head: ['trial', ...s.knobs, 'seed', 'shared steps'] });
+  const t = table(['trial', ...s.knobs, 'seed', 'shared steps']);
   for (const tr of s.trials) t.push([tr.id, ...s.knobs.map((k) => formatValue(s.settings[tr.setting]!.params[k])), String(tr.seed), `g${tr.group} (${s.groups[tr.group]!.key.slice(0, 12)})`]);
   console.log(t.toString());
   console.log(
@@ -342,7 +342,7 @@ export async function sweepReportCommand(idOrName: string, opts: { out?: string;
       console.log(JSON.stringify({ sweep: status.sweep, dir, files, best: data.best }, null, 2));
       return;
     }
-    const t = new Table({ head: ['setting', ...status.knobs, 'seeds', `${data.metric.label} (mean ± 95% CI)`] });
+    const t = table(['setting', ...status.knobs, 'seeds', `${data.metric.label} (mean ± 95% CI)`]);
     for (const s of data.settings) {
       const e = s.metric;
       t.push([s.id, ...status.knobs.map((k) => formatValue(s.params[k])), String(s.seeds.length), e ? `${num(e.mean)}${e.lo !== null && e.hi !== null ? ` ± ${num((e.hi - e.lo) / 2)}` : ''}` : '-']);
@@ -377,7 +377,7 @@ export async function sweepListCommand(opts: { limit?: number; json?: boolean })
       console.log(JSON.stringify(rows, null, 2));
       return;
     }
-    const t = new Table({ head: ['sweep', 'status', 'started', 'closed'] });
+    const t = table(['sweep', 'status', 'started', 'closed']);
     for (const r of rows) t.push([r.sweep, r.status, r.started, r.closed ?? '']);
     console.log(t.toString());
   } finally {

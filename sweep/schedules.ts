@@ -5,7 +5,7 @@
 // so its trials are `<schedule>-2025-05-14T030000Z/t000`, ....
 import type { Client, ScheduleDescription, ScheduleOverlapPolicy, ScheduleSummary } from '@temporalio/client';
 import { msToNumber } from '@temporalio/common';
-import Table from 'cli-table3';
+import { table } from '../cli/table.js';
 import { NotFoundError, UsageError } from '../common/errors.js';
 import { queues } from '../common/temporal.js';
 import type { SweepInput } from './trials.js';
@@ -211,7 +211,7 @@ function printView(v: ScheduleView): void {
   if (v.actionsTaken !== undefined) console.log(`sweeps started: ${v.actionsTaken}${v.running?.length ? `; running: ${v.running.join(', ')}` : ''}`);
   console.log(`next:      ${v.next.slice(0, 3).join(', ') || '-'}`);
   if (v.recent.length) {
-    const t = new Table({ head: ['sweep', 'scheduled', 'started'] });
+    const t = table(['sweep', 'scheduled', 'started']);
     for (const r of v.recent) t.push([r.sweep, r.scheduledAt, r.takenAt]);
     console.log(t.toString());
   }
@@ -247,7 +247,7 @@ export async function scheduleListCommand(opts: { json?: boolean }): Promise<voi
   await withClient(async (client) => {
     const views = await listSweepSchedules(client);
     if (opts.json) return console.log(JSON.stringify(views, null, 2));
-    const t = new Table({ head: ['schedule', 'when', 'state', 'next', 'last sweep'] });
+    const t = table(['schedule', 'when', 'state', 'next', 'last sweep']);
     for (const v of views) t.push([v.id, v.when, v.paused ? 'paused' : 'active', v.next[0] ?? '-', v.recent[v.recent.length - 1]?.sweep ?? '-']);
     console.log(t.toString());
   });

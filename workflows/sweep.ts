@@ -269,17 +269,34 @@ export async function sweepWorkflow(input: SweepInput, carried?: SweepState): Pr
     });
   };
 
+  /**
+   * The SFT hash of a running experiment that computes shared steps itself (a
+   * shared-step run, or the trial of a group of one). Two of those with the same
+   * SFT must not run at once: groups that differ only in the label noise share
+   * SFT and baseline samples, and both would compute them.
+   */
+  const prefixOf = (key: string): string | undefined => {
+    const n = Number(key.slice(1));
+    if (key.startsWith('g')) return input.groups[n]!.sft;
+    const g = input.trials[n]!.group;
+    return state.groups[g] === 'not-needed' ? input.groups[g]!.sft : undefined;
+  };
+  const prefixBusy = (sft: string) => [...running.keys()].some((k) => prefixOf(k) === sft);
+
   /** The next experiment to start: shared steps first, then trials whose shared steps are ready. */
   const next = (): (() => void) | undefined => {
-    const g = state.groups.indexOf('pending');
-    if (g >= 0) return () => launchGroup(g);
+    for (const [g, gs] of state.groups.entries()) {
+      if (gs === 'pending' && !prefixBusy(input.groups[g]!.sft)) return () => launchGroup(g);
+    }
     for (const [i, s] of state.trials.entries()) {
       if (s !== 'pending') continue;
-      const gs = state.groups[input.trials[i]!.group]!;
-      if (gs === 'done' || gs === 'not-needed') return () => launchTrial(i);
+      const group = input.trials[i]!.group;
+      const gs = state.groups[group]!;
+      if (gs === 'done') return () => launchTrial(i);
+      if (gs === 'not-needed' && !prefixBusy(input.groups[group]!.sft)) return () => launchTrial(i);
       if (gs === 'failed' || gs === 'cancelled') {
         state.trials[i] = 'failed';
-        state.errors[`t${i}`] = `shared steps failed: ${state.errors[`g${input.trials[i]!.group}`] ?? gs}`;
+        state.errors[`t${i}`] = `shared steps failed: ${state.errors[`g${group}`] ?? gs}`;
       }
     }
     return undefined;

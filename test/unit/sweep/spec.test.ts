@@ -181,7 +181,8 @@ describe('shared-step groups', () => {
   it('separates trials whose data or reward model differ', () => {
     const s = sweep(`base: ${TINY}\ngrid:\n  data.label_noise: [0, 0.4]\n  ppo.kl.coef: [0.02, 0.1]\n`);
     assert.equal(s.groups.length, 2);
-    assert.notEqual(s.groups[0]!.sft, s.groups[1]!.sft, 'label noise changes the data, hence SFT too');
+    assert.notEqual(s.groups[0]!.rewardModel, s.groups[1]!.rewardModel, 'label noise changes the reward model');
+    assert.equal(s.groups[0]!.sft, s.groups[1]!.sft, 'but not SFT: the noise only flips preference labels');
     const rm = sweep(`base: ${TINY}\ngrid:\n  reward_model.lr: [1.0e-3, 2.0e-3]\n`);
     assert.equal(rm.groups.length, 2);
     assert.equal(rm.groups[0]!.sft, rm.groups[1]!.sft, 'one SFT model for both reward models');

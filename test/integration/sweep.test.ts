@@ -402,3 +402,31 @@ async function until(probe: () => Promise<boolean>, ms = 30_000): Promise<void> 
     await sleep(100);
   }
 }
+
+test('with stand-in experiments: groups that share an SFT model (label noise only) never compute it at the same time', { timeout: 120_000 }, async () => {
+  const taskQueue = `sweep-fake-${process.pid}`;
+  const fake = await startSweepWorkers({ address: temporal.address, taskQueue, fakeExperiments: true });
+  try {
+    const { file, store } = await spec('fn');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('grid:\n', 'grid:\n  data.label_noise: [0, 0.2]\n').replace('max_concurrent: 2', 'max_concurrent: 4'));
+    const { input: fn } = await prepareSweep(file, {}, { storeUri: store, taskQueue });
+    fn.report = false;
+    assert.equal(fn.groups.length, 4, 'two noise levels × two seeds');
+    assert.equal(new Set(fn.groups.map((g) => g.sft)).size, 2, 'one SFT model per seed');
+    await (await startSweep(client, fn)).handle.result();
+    const spans = new Map<string, { sft: string; start: number; end: number }>();
+    for await (const wf of client.workflow.list({ query: `CrlhfSweep = 'fn' AND CrlhfKind = 'experiment'` })) {
+      const g = fn.groups.find((x) => wf.workflowId.endsWith(x.key.slice(0, 12)));
+      if (g) spans.set(wf.workflowId, { sft: g.sft, start: wf.startTime.getTime(), end: wf.closeTime!.getTime() });
+    }
+    assert.equal(spans.size, 4, 'one shared-step run per group');
+    const list = [...spans.values()];
+    for (const a of list) {
+      for (const b of list) {
+        if (a !== b && a.sft === b.sft) assert.ok(a.end <= b.start || b.end <= a.start, 'shared-step runs with the same SFT did not overlap');
+      }
+    }
+  } finally {
+    await fake.shutdown();
+  }
+});

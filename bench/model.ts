@@ -129,6 +129,13 @@ export interface Throughput {
   gflopsWithAttn: number;
   /** Our tokens/s ÷ PyTorch's: median over repetitions of neighbouring measurements. */
   ratioToTorch: number | null;
+  /**
+   * Best repetition's tokens/s, and the ratio of both sides' best repetitions:
+   * interference from other work only ever slows a run down, so on a shared
+   * machine the best is the least disturbed estimate.
+   */
+  bestTokensPerS: number;
+  ratioOfBest: number | null;
   fractionOfPeak: number | null;
 }
 
@@ -328,9 +335,12 @@ function throughput(
     const t = torchPerRep?.[i];
     if (x !== undefined && t !== undefined) ratios.push(t / x);
   });
+  const torchDone = (torchPerRep ?? []).filter((x) => x !== undefined);
   return {
     msPerRep: ms,
     ms: m,
+    bestTokensPerS: (tokens / Math.min(...ms)) * 1e3,
+    ratioOfBest: torchDone.length ? Math.min(...torchDone) / Math.min(...ms) : null,
     tokensPerS: (tokens / m) * 1e3,
     gflops,
     gflopsWithAttn: (flops + attnFlops) / m / 1e6,

@@ -72,6 +72,12 @@ export function printTable(results: ModelBenchResults): void {
   console.log(markdownTable(HEADER, tableRows(results)));
   console.log('');
   console.log(`×PyTorch: our tokens/s ÷ PyTorch's (>1 is faster). ${results.flopConvention}`);
+  const best = results.sizes.flatMap((s) =>
+    s.runners
+      .filter((r) => r.runner !== 'pytorch' && r.train?.ratioOfBest != null)
+      .map((r) => `${s.size.name} ${r.runner} train ${r.train?.ratioOfBest?.toFixed(2)}× gen ${r.gen?.ratioOfBest?.toFixed(2) ?? '–'}×`),
+  );
+  if (best.length) console.log(`Best repetition against best repetition (least disturbed by other work): ${best.join('; ')}`);
 }
 
 function topKernels(p: RunnerResult['profile'], which: 'train' | 'decode', n: number): string {

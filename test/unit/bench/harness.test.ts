@@ -69,7 +69,7 @@ test('options: --quick is one repetition of tiny; cpu needs --with-cpu; unknown 
 });
 
 test('table: one row per size and runner, ratios and fractions formatted, failures shown', () => {
-  const t = { msPerRep: [100], ms: 100, tokensPerS: 20480, gflops: 54.8, gflopsWithAttn: 60, ratioToTorch: 0.5, fractionOfPeak: 0.3 };
+  const t = { msPerRep: [100], ms: 100, tokensPerS: 20480, gflops: 54.8, gflopsWithAttn: 60, ratioToTorch: 0.5, fractionOfPeak: 0.3, bestTokensPerS: 20480, ratioOfBest: 0.5 };
   const results = {
     sizes: [
       {

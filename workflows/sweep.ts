@@ -308,7 +308,7 @@ export async function sweepWorkflow(input: SweepInput, carried?: SweepState): Pr
     for (;;) {
       const continuing = launched >= perRun || workflowInfo().continueAsNewSuggested;
       if (continuing) phase = 'continuing';
-      while (!continuing && running.size < input.maxConcurrent) {
+      while (!continuing && launched < perRun && running.size < input.maxConcurrent) {
         const start = next();
         if (!start) break;
         start();

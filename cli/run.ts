@@ -132,8 +132,8 @@ async function follow(ctx: CliContext, handle: WorkflowHandle, opts: RunOptions)
   }
 }
 
-/** Embedded mode with --detach: a worker process that exits when the run closes. */
-function spawnBackgroundWorker(workflowId: string): void {
+/** Embedded mode with --detach: a worker process that exits when the run (or sweep) closes. */
+export function spawnBackgroundWorker(workflowId: string): void {
   const logs = join(stateDir(), 'logs');
   mkdirSync(logs, { recursive: true });
   const log = join(logs, `worker-${workflowId.replace(/[^A-Za-z0-9._-]/g, '_')}.log`);

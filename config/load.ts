@@ -65,8 +65,8 @@ export interface LoadedConfig {
   file: string;
 }
 
-/** Parses and validates YAML text; `file` is only used in messages. */
-export function parseConfig(text: string, file: string, overrides: Record<string, unknown> = {}): ExperimentConfig {
+/** Parses YAML keeping positions, so later errors can name lines; a syntax error names its own. */
+export function readYamlDocument(text: string, file: string): { doc: Document; counter: LineCounter } {
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length) {
@@ -74,6 +74,12 @@ export function parseConfig(text: string, file: string, overrides: Record<string
     const line = e.linePos?.[0]?.line;
     throw new ConfigError(`${file}${line ? `:${line}` : ''}: malformed YAML: ${e.message.split('\n')[0]}`, file);
   }
+  return { doc, counter };
+}
+
+/** Parses and validates YAML text; `file` is only used in messages. */
+export function parseConfig(text: string, file: string, overrides: Record<string, unknown> = {}): ExperimentConfig {
+  const { doc, counter } = readYamlDocument(text, file);
   const raw = doc.toJS() ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw) || isSeq(doc.contents)) {
     throw new ConfigError(`${file}: the config must be a YAML mapping (key: value lines)`, file);

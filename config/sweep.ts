@@ -7,9 +7,10 @@
 // draws from a seeded generator), so trial IDs are stable for a given spec.
 import { readFileSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import type { Document, LineCounter } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../common/errors.js';
+import { readYamlDocument } from './load.js';
 import { makePlan } from '../pipeline/plan.js';
 import { Rng } from '../rlhf/rng.js';
 import { hashJson } from '../storage/digest.js';
@@ -208,13 +209,7 @@ function keyLineAt(d: Doc, parent: (string | number)[], key: string): number | u
 const at = (d: Doc, line: number | undefined) => `${d.file}${line ? `:${line}` : ''}`;
 
 function readYaml(text: string, file: string): Doc & { raw: unknown } {
-  const counter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length) {
-    const e = doc.errors[0]!;
-    const line = e.linePos?.[0]?.line;
-    throw new ConfigError(`${file}${line ? `:${line}` : ''}: malformed YAML: ${e.message.split('\n')[0]}`, file);
-  }
+  const { doc, counter } = readYamlDocument(text, file);
   return { doc, counter, file, raw: doc.toJS() ?? {} };
 }
 

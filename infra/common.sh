@@ -32,3 +32,19 @@ free_port() {
 require_go() {
   command -v go >/dev/null 2>&1 || die "Go is needed to build this server from the Go module proxy; install Go 1.22+ and retry"
 }
+
+# go_install_cached NAME PACKAGE@VERSION BINARY_PATH MINUTES
+# Builds a Go command from the module proxy into BINARY_PATH once; later calls return at once.
+go_install_cached() {
+  local name=$1 pkg=$2 bin=$3 minutes=$4
+  if [ -x "$bin" ]; then log "$name already built: $bin"; return 0; fi
+  require_go
+  log "building $name ($pkg) from the Go module proxy; this happens once and takes about $minutes minutes on 2 cores"
+  local start tmp
+  start=$(now)
+  mkdir -p "$CRLHF_CACHE_DIR" "$(dirname "$bin")"
+  tmp=$(mktemp -d "$CRLHF_CACHE_DIR/gobuild.XXXXXX")
+  GOBIN="$tmp" GOFLAGS=-mod=mod go install "$pkg" || { rm -rf "$tmp"; die "go install of $pkg failed (see above)"; }
+  mv "$tmp/$(basename "${pkg%@*}")" "$bin" && rm -rf "$tmp"
+  log "$name built in $(( $(now) - start ))s: $bin"
+}

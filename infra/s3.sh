@@ -15,17 +15,7 @@ VERSITYGW_VERSION=v1.7.0
 BIN="$CRLHF_BIN_DIR/versitygw-$VERSITYGW_VERSION"
 
 install() {
-  if [ -x "$BIN" ]; then log "versitygw $VERSITYGW_VERSION already built: $BIN"; return 0; fi
-  require_go
-  log "building the S3 server (versitygw $VERSITYGW_VERSION) from the Go module proxy; this happens once and takes about 4 minutes on 2 cores"
-  local start tmp
-  start=$(now)
-  tmp=$(mktemp -d "$CRLHF_CACHE_DIR/gobuild.XXXXXX")
-  mkdir -p "$CRLHF_BIN_DIR"
-  GOBIN="$tmp" GOFLAGS=-mod=mod go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" \
-    || { rm -rf "$tmp"; die "go install of versitygw failed (see above)"; }
-  mv "$tmp/versitygw" "$BIN" && rm -rf "$tmp"
-  log "versitygw built in $(( $(now) - start ))s: $BIN"
+  go_install_cached "the S3 server (versitygw $VERSITYGW_VERSION)" "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" "$BIN" 4
 }
 
 case "${1:-}" in

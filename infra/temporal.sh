@@ -17,17 +17,7 @@ TEMPORAL_CLI_VERSION=v1.5.1
 BIN="$CRLHF_BIN_DIR/temporal-$TEMPORAL_CLI_VERSION"
 
 install() {
-  if [ -x "$BIN" ]; then log "Temporal CLI $TEMPORAL_CLI_VERSION already built: $BIN"; return 0; fi
-  require_go
-  log "building the Temporal server (Temporal CLI $TEMPORAL_CLI_VERSION) from the Go module proxy; this happens once and takes about 6 minutes on 2 cores"
-  local start tmp
-  start=$(now)
-  tmp=$(mktemp -d "$CRLHF_CACHE_DIR/gobuild.XXXXXX")
-  mkdir -p "$CRLHF_BIN_DIR"
-  GOBIN="$tmp" GOFLAGS=-mod=mod go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION" \
-    || { rm -rf "$tmp"; die "go install of the Temporal CLI failed (see above)"; }
-  mv "$tmp/temporal" "$BIN" && rm -rf "$tmp"
-  log "Temporal CLI built in $(( $(now) - start ))s: $BIN"
+  go_install_cached "the Temporal server (Temporal CLI $TEMPORAL_CLI_VERSION)" "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION" "$BIN" 6
 }
 
 case "${1:-}" in

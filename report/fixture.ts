@@ -7,19 +7,13 @@
 // they do in a real report.
 import { winRateStats, winRateByBucket, type WinRateStats } from '../judges/win-rate.js';
 import type { Verdict } from '../judges/types.js';
+import { Rng } from '../rlhf/rng.js';
 import { bootstrapMeanCI, mean, std, variance } from '../rlhf/stats.js';
 import { REPORT_SCHEMA, type Comparison, type DifficultyComparison, type Estimate, type GoldByDifficulty, type ReportData, type Sample, type TrainingPoint } from './types.js';
 
-/** mulberry32: tiny, seedable, good enough for a fixture. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 function gaussian(r: () => number): number {

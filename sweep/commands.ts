@@ -3,14 +3,11 @@
 // metrics, the aggregate report across seeds, cancellation. The functions
 // that take a Temporal client are what tests drive; cli/sweep.ts wires the
 // commands to commander and loads this module when one runs.
-import { spawn } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { table } from '../cli/table.js';
-import { REPO_ROOT, stateDir } from '../common/dirs.js';
 import { NotFoundError, UsageError } from '../common/errors.js';
 import { queues } from '../common/temporal.js';
 import { loadSweep, sweepInput, type ExpandedSweep } from '../config/sweep.js';
@@ -20,7 +17,7 @@ import { openStore, toUri } from '../storage/index.js';
 import { describeTrial, formatValue, sweepNameFromWorkflowId, trialWorkflowId, sharedWorkflowId, type SweepInput } from './trials.js';
 import type { SweepStatus, TrialStatus } from '../workflows/sweep.js';
 import { openContext, workflowUiLink } from '../cli/context.js';
-import { parseOverrides } from '../cli/run.js';
+import { parseOverrides, spawnBackgroundWorker } from '../cli/run.js';
 
 const say = (msg: string) => process.stderr.write(`${msg}\n`);
 
@@ -210,21 +207,6 @@ export function printSweepStatus(status: SweepStatus, summaries: Map<string, Exp
   console.log(`${countsLine(status)} (workflow ${status.workflowId}: ${workflowStatus}, at most ${status.maxConcurrent} at once${status.peakRunning ? `, peak ${status.peakRunning}` : ''})`);
   console.log(sweepStatusTable(status, summaries));
   if (status.report) console.log(`report: ${status.report.html}`);
-}
-
-/** Embedded mode with --detach: a worker process that exits when the sweep closes. */
-function spawnBackgroundWorker(workflowId: string): void {
-  const logs = join(stateDir(), 'logs');
-  mkdirSync(logs, { recursive: true });
-  const log = join(logs, `worker-${workflowId.replace(/[^A-Za-z0-9._-]/g, '_')}.log`);
-  const fd = openSync(log, 'a');
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/crlhf.js'), 'worker', '--until', workflowId], {
-    detached: true,
-    stdio: ['ignore', fd, fd],
-    env: { ...process.env, TEMPORAL_ADDRESS: undefined, CRLHF_EMBEDDED_WORKER: '1' },
-  });
-  child.unref();
-  say(`background worker pid ${child.pid}, log ${log}`);
 }
 
 /** Prints a line whenever the counts change, until the sweep closes. */

@@ -10,6 +10,7 @@
 // credentials on the machine that faces annotators. The input is checked
 // against PAIRS_MAX_BYTES so a large set fails loudly instead of hitting
 // Temporal's 2 MB payload limit later.
+import { Rng } from '../rlhf/rng.js';
 import {
   allHandlersFinished,
   ApplicationFailure,
@@ -27,18 +28,13 @@ import {
 // The same Duration parser the SDK applies to its own timeouts (deterministic, no I/O).
 import { msToNumber } from '@temporalio/common/lib/time.js';
 import type { Duration } from '@temporalio/common';
-import type { HumanJudgmentDetail, Judgment, Order } from '../judges/types.js';
+import type { HumanJudgmentDetail, JudgePair, Judgment, Order } from '../judges/types.js';
 
 export type HumanChoice = 'A' | 'B' | 'tie';
 
 /** One pair to judge. A and B are arms (A = candidate, B = baseline); annotators never see arm names. */
-export interface HumanPair {
-  pairId: string;
-  prompt: string;
-  responseA: string;
-  responseB: string;
-  armA: string;
-  armB: string;
+/** A pair shown to people: a JudgePair (arms in canonical order) without the free-form meta. */
+export interface HumanPair extends Omit<JudgePair, 'meta'> {
   /** Difficulty bucket or any grouping the report wants to split by. */
   bucket?: string;
 }
@@ -220,27 +216,9 @@ export function hashString(s: string, seed = 0): number {
   return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
-/** mulberry32: a small seeded PRNG in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** The order in which `annotator` sees the pairs: a Fisher-Yates shuffle of the indices. */
+/** The order in which `annotator` sees the pairs: a seeded shuffle of the indices (rlhf/rng.ts is pure, safe in workflows). */
 export function annotatorOrder(seed: string, annotator: string, n: number): number[] {
-  const rand = mulberry32(hashString(`${seed}\u0000${annotator}`));
-  const order = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  return order;
+  return new Rng(`${seed}\u0000${annotator}`).shuffle(Array.from({ length: n }, (_, i) => i));
 }
 
 /** Which response `annotator` sees first for `pairId`: 'AB' shows arm A as Response 1. */

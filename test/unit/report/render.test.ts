@@ -90,8 +90,8 @@ describe('renderReport: content', () => {
     const { html, markdown } = await rendered;
     const c = data.comparisons.find((x) => x.judge === 'oracle' && x.candidate === 'ppo-cr' && x.baseline === 'ppo');
     assert.ok(c?.adjustedWinRate);
-    const title = `ppo-cr vs ppo (oracle): adjusted win rate 0.651 [0.573, 0.734], W/T/L = ${c.wins}/${c.ties}/${c.losses}`;
-    assert.equal(c.adjustedWinRate.value, 0.651);
+    const title = `ppo-cr vs ppo (oracle): adjusted win rate 0.688 [0.609, 0.76], W/T/L = ${c.wins}/${c.ties}/${c.losses}`;
+    assert.equal(c.adjustedWinRate.value, 0.6875);
     assert.ok(html.includes(`<h2>${title}</h2>`), 'HTML headline');
     assert.ok(markdown.includes(`> **${title}**`), 'Markdown headline');
     assert.match(html, /class="headline verdict-good"/);

@@ -3,7 +3,7 @@
 // and `crlhf resume` completing the run without redoing finished steps.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Client } from '@temporalio/client';
@@ -110,3 +110,43 @@ function runCli(args: string[], env: Record<string, string>): Promise<{ code: nu
   });
 }
 
+
+test('cancelling a run stops PPO at the next iteration with a final checkpoint; resume continues from it', { timeout: 300_000 }, async () => {
+  const temporalDir = await tempDir('crlhf-cancel-');
+  const port = await freePort();
+  await startTemporalServer({ stateDir: temporalDir, port, headless: true, preferDefaultPorts: false });
+  cleanup.push(() => stopServer(temporalDir, 'temporal'), () => rm(temporalDir, { recursive: true, force: true }));
+  const address = `127.0.0.1:${port}`;
+  const tq = `cancel-${Date.now()}`;
+  // One block of 6 iterations, checkpointed only at its end: the only earlier checkpoint is the one
+  // cancellation writes. Iterations are slowed so the cancel request (delivered with a heartbeat
+  // response, throttled to 80% of the heartbeat timeout) arrives mid-block.
+  const env = { TEMPORAL_ADDRESS: address, CRLHF_TASK_QUEUE: tq, CRLHF_TEST_STEP_DELAY_MS: 'ppo:3000' };
+  workers.push(await startWorkerProcess(env));
+  const client = await connectClient(temporalSettings(address));
+  cleanup.push(() => client.connection.close());
+  const storeDir = join(temporalDir, 'store');
+  const input = await experimentInput({ runName: 'cancelled', storeUri: `file://${storeDir}`, taskQueue: tq, overrides: { 'ppo.iterations': 6, 'ppo.checkpoint_every': 6, 'ppo.block_iterations': 6 } });
+  const handle = await client.workflow.start('experimentWorkflow', { taskQueue: queues(tq).workflow, workflowId: 'cancelled', args: [input] });
+  await waitForHeartbeat(client, 'cancelled/ppo/ppo', 'ppoBlock', 1);
+  await handle.cancel();
+  await assert.rejects(handle.result(), /cancel/i);
+  const arm = await client.workflow.getHandle('cancelled/ppo/ppo').describe();
+  assert.equal(arm.status.name, 'CANCELLED');
+  const store = openStore(`file://${storeDir}`);
+  const ckpts = (await store.list(`runs/cancelled/arms/ppo/checkpoints/`)).filter((o) => o.key.endsWith('MANIFEST.json'));
+  assert.equal(ckpts.length, 1, 'one checkpoint, written on cancellation');
+  const step = Number(/step-(\d+)/.exec(ckpts[0]!.key)![1]);
+  assert.ok(step >= 1 && step < 6, `stopped at an iteration boundary (step ${step})`);
+
+  // The rest at full speed: a new worker without the slow-down.
+  await workers.at(-1)!.kill('SIGTERM');
+  const fast = { TEMPORAL_ADDRESS: address, CRLHF_TASK_QUEUE: tq };
+  workers.push(await startWorkerProcess(fast));
+  const res = await runCli(['resume', 'cancelled', '--json'], fast);
+  assert.equal(res.code, 0, res.stderr);
+  const summary = JSON.parse(res.stdout) as ExperimentSummary;
+  assert.deepEqual(summary.arms.map((a) => a.name), ['sft', 'ppo', 'ppo-cr']);
+  const metrics = (await readFile(join(storeDir, 'runs/cancelled/arms/ppo/metrics.jsonl'), 'utf8')).trim().split('\n');
+  assert.deepEqual(metrics.map((l) => (JSON.parse(l) as { iteration: number }).iteration), [1, 2, 3, 4, 5, 6], 'no iteration lost or repeated');
+});

@@ -16,7 +16,7 @@ import type { ExperimentSummary } from '../../pipeline/summary.js';
 import { getJson, openStore } from '../../storage/index.js';
 import { startTestS3, tempDir } from '../helpers/servers.js';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process.js';
-import { experimentInput, waitForHeartbeat } from '../helpers/pipeline.js';
+import { experimentInput, waitFor, waitForHeartbeat } from '../helpers/pipeline.js';
 
 const workers: WorkerProcess[] = [];
 const cleanup: (() => Promise<unknown>)[] = [];
@@ -131,8 +131,8 @@ test('cancelling a run stops PPO at the next iteration with a final checkpoint; 
   await waitForHeartbeat(client, 'cancelled/ppo/ppo', 'ppoBlock', 1);
   await handle.cancel();
   await assert.rejects(handle.result(), /cancel/i);
-  const arm = await client.workflow.getHandle('cancelled/ppo/ppo').describe();
-  assert.equal(arm.status.name, 'CANCELLED');
+  // The arm closes once its block has written the final checkpoint.
+  await waitFor('the PPO arm to close as cancelled', async () => (await client.workflow.getHandle('cancelled/ppo/ppo').describe()).status.name === 'CANCELLED', 60_000, 200);
   const store = openStore(`file://${storeDir}`);
   const ckpts = (await store.list(`runs/cancelled/arms/ppo/checkpoints/`)).filter((o) => o.key.endsWith('MANIFEST.json'));
   assert.equal(ckpts.length, 1, 'one checkpoint, written on cancellation');

@@ -183,15 +183,16 @@ export function createLlmJudge(input: LlmJudgeConfig, deps: LlmJudgeDeps = {}): 
           max_tokens: config.maxTokens,
           ...(config.seed !== undefined ? { seed: config.seed } : {}),
         };
-        pending = (async () => {
-          // The slot is held through retries and their backoff, so a rate-limited endpoint gets no new calls meanwhile.
-          const result = await semaphore.run(() => client.complete(request, signal));
+        // The slot is held through retries and their backoff (a rate-limited endpoint gets no new
+        // calls meanwhile) and until the answer is cached, so a crash loses at most `concurrency` paid calls.
+        pending = semaphore.run(async () => {
+          const result = await client.complete(request, signal);
           counters.promptTokens += result.promptTokens;
           counters.completionTokens += result.completionTokens;
           const fresh: CachedCall = { raw: result.content, servedModel: result.model, promptTokens: result.promptTokens, completionTokens: result.completionTokens };
           await cachePut(key, fresh);
           return fresh;
-        })();
+        });
         inflight.set(key, pending);
         pending.finally(() => inflight.delete(key)).catch(() => {});
       }

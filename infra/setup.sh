@@ -20,18 +20,19 @@ node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(
   || die "Node.js >= 20.6 is required (found $(node --version))"
 
 start=$(now)
+# The Go builds are the long pole (minutes, CPU-bound) and independent of the
+# rest: start them first, side by side, and install npm packages and
+# TensorFlow meanwhile (mostly network and disk).
+pids=()
+bash infra/temporal.sh install & pids+=($!)
+if [ "$with_s3" = 1 ]; then bash infra/s3.sh install & pids+=($!); fi
+
 # npm itself trusts node_modules/.package-lock.json when it is newer than package-lock.json.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm packages (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
 fi
-
 bash infra/tensorflow.sh install
 
-# The Go builds are independent: run them side by side.
-pids=()
-bash infra/temporal.sh install & pids+=($!)
-if [ "$with_s3" = 1 ]; then bash infra/s3.sh install & pids+=($!); fi
 for p in "${pids[@]}"; do wait "$p" || die "a server build failed (see above)"; done
-
 log "setup done in $(( $(now) - start ))s"

@@ -16,6 +16,7 @@ import { getTask } from '../tasks/index.js';
 import { testStepDelay, type StepContext, type StepProgress } from './context.js';
 import { loadData } from './data.js';
 import { backendFor } from './models.js';
+import type { BackendRef } from './models.js';
 import type { Plan } from './plan.js';
 import { loadFrozen } from './policies.js';
 import type { RewardModelResult } from './reward-model.js';
@@ -39,7 +40,7 @@ export interface ShardResult {
   chunks: string[];
   /** Chunks found complete from an earlier attempt and kept. */
   chunksReused: number;
-  backend: string;
+  backend: BackendRef;
 }
 
 /** Prompt i belongs to shard i mod shards. */
@@ -95,7 +96,7 @@ export async function sampleBaselineShard(input: { plan: Plan; shard: number }, 
         ctx.heartbeat({ phase: 'baselines', step: Math.min(rows.length, (c + 1) * CHUNK_ROWS), total: rows.length } satisfies StepProgress);
         await testStepDelay('baselines');
       }
-      return { shard, prompts: prompts.length, samples: rows.length, chunks, chunksReused: reused, backend: backend.name };
+      return { shard, prompts: prompts.length, samples: rows.length, chunks, chunksReused: reused, backend };
     },
     `baselines-${shard}`,
   );
@@ -115,7 +116,7 @@ export interface BaselineScoresResult {
   table: string;
   tableUri: string;
   scores: string;
-  backend: string;
+  backend: BackendRef;
 }
 
 export interface ScoredBaseline extends BaselineSample {
@@ -186,7 +187,7 @@ export async function scoreBaselines(input: { plan: Plan }, ctx: StepContext) {
       table: tableKey,
       tableUri: tablePut.uri,
       scores: joinKey(ref.dir, BASELINE_SCORES),
-      backend: backend.name,
+      backend,
     };
   });
 }

@@ -20,6 +20,7 @@ import type { StepContext, StepProgress } from './context.js';
 import { loadData } from './data.js';
 import { layout } from './layout.js';
 import { backendFor, loadTrainingState } from './models.js';
+import type { BackendRef } from './models.js';
 import type { Plan } from './plan.js';
 import { loadFrozen } from './policies.js';
 import type { PpoArmResult } from './ppo.js';
@@ -57,11 +58,11 @@ export interface GeneratedEval {
   key: string;
   policies: EvalPolicySummary[];
   buckets: DifficultyBucket[];
-  backend: string;
+  backend: BackendRef;
 }
 
 export const evalResponsesKey = (plan: Plan, arm: string) => joinKey(layout.evalDir(plan.runName), 'responses', `${arm}.jsonl`);
-const generatedKey = (plan: Plan) => joinKey(layout.evalDir(plan.runName), 'responses', 'OUTPUT.json');
+export const generatedKey = (plan: Plan) => joinKey(layout.evalDir(plan.runName), 'responses', 'OUTPUT.json');
 
 function evalIdentity(plan: Plan): string {
   return JSON.stringify({ sft: plan.steps.sft.hash, rm: plan.steps.rewardModel.hash, arms: plan.arms.map((a) => a.hash), eval: plan.config.evaluation, seed: plan.config.seed });
@@ -149,7 +150,7 @@ export async function generateEval(input: { plan: Plan }, ctx: StepContext): Pro
       if (pol.owned) policy.dispose();
     }
   }
-  const out: GeneratedEval = { key, policies: summaries, buckets, backend: backend.name };
+  const out: GeneratedEval = { key, policies: summaries, buckets, backend };
   await putJson(store, generatedKey(plan), out);
   return out;
 }

@@ -1,5 +1,6 @@
 // Building, saving and loading the models of an experiment through the store.
 import { initBackend, type BackendInfo } from '../rlhf/backend.js';
+import { log } from '../common/log.js';
 import { checkpointFromFiles, saveCheckpoint, type Checkpoint, type TrainingState } from '../rlhf/checkpoint.js';
 import type { TransformerConfig } from '../rlhf/model.js';
 import type { Tokenizer } from '../rlhf/tokenizer.js';
@@ -19,9 +20,22 @@ export function transformerConfig(config: ExperimentConfig, tokenizer: Tokenizer
   };
 }
 
-/** The backend of this process, chosen once from the config (CRLHF_BACKEND still wins). */
-export function backendFor(config: ExperimentConfig): Promise<BackendInfo> {
-  return initBackend(config.backend);
+/** What every step result records about the tensor backend that computed it. */
+export interface BackendRef {
+  name: BackendInfo['name'];
+  threads: number;
+}
+
+let logged = false;
+
+/** The backend of this process, chosen once from the config (CRLHF_BACKEND still wins), logged once. */
+export async function backendFor(config: ExperimentConfig): Promise<BackendRef> {
+  const info = await initBackend(config.backend);
+  if (!logged) {
+    logged = true;
+    log.info({ backend: info.name, threads: info.threads, detail: info.detail }, 'tensor backend');
+  }
+  return { name: info.name, threads: info.threads };
 }
 
 /** Saves a training state as a committed checkpoint under `prefix`, keeping the newest `keep`. */

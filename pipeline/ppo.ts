@@ -18,6 +18,7 @@ import type { ArtifactStore } from '../storage/types.js';
 import { getTask } from '../tasks/index.js';
 import { loadData, type ExperimentData } from './data.js';
 import { backendFor } from './models.js';
+import type { BackendRef } from './models.js';
 import { loadFrozen } from './policies.js';
 import { epochBatch } from './batches.js';
 import { loadBaselineTable } from './baselines.js';
@@ -43,7 +44,7 @@ export interface BlockResult {
   reloaded: boolean;
   resumedFrom: number;
   last?: Pick<IterationMetrics, 'iteration' | 'scoreMean' | 'rewardMean' | 'klMean' | 'entropyMean' | 'goldMean' | 'totalMs'>;
-  backend: string;
+  backend: BackendRef;
   /** The worker's own task queue, filled in by the activity. */
   stickyQueue?: string;
 }
@@ -156,7 +157,7 @@ export async function ppoBlock(input: { plan: Plan; arm: string; until: number }
     return m && { iteration: m.iteration, scoreMean: m.scoreMean, rewardMean: m.rewardMean, klMean: m.klMean, entropyMean: m.entropyMean, goldMean: m.goldMean, totalMs: m.totalMs };
   };
   if (newest && newest.step >= input.until) {
-    return { arm: arm.name, iteration: newest.step, checkpoint: newest.uri, checkpointDir: newest.dir, cancelled: false, reloaded: false, resumedFrom: newest.step, backend: backend.name };
+    return { arm: arm.name, iteration: newest.step, checkpoint: newest.uri, checkpointDir: newest.dir, cancelled: false, reloaded: false, resumedFrom: newest.step, backend };
   }
   let live = ctx.cache.get(cacheKey) as Live | undefined;
   let reloaded = false;
@@ -183,7 +184,7 @@ export async function ppoBlock(input: { plan: Plan; arm: string; until: number }
   while (trainer.iteration < input.until) {
     if (ctx.signal.aborted) {
       if (live.checkpointDir === '' || trainer.iteration !== newest?.step) await save();
-      return { arm: arm.name, iteration: trainer.iteration, checkpoint: checkpointUri, checkpointDir: live.checkpointDir, cancelled: true, reloaded, resumedFrom, last: lastOf(history), backend: backend.name };
+      return { arm: arm.name, iteration: trainer.iteration, checkpoint: checkpointUri, checkpointDir: live.checkpointDir, cancelled: true, reloaded, resumedFrom, last: lastOf(history), backend };
     }
     const batch = epochBatch(data.rlPrompts, plan.config.ppo.batch_prompts, trainer.iteration, plan.config.seed, 'ppo.prompts');
     const res = await trainer.step(batch.map((p) => ({ id: p.id, text: p.prompt })));
@@ -201,7 +202,7 @@ export async function ppoBlock(input: { plan: Plan; arm: string; until: number }
     } satisfies StepProgress);
     await testStepDelay('ppo');
   }
-  return { arm: arm.name, iteration: trainer.iteration, checkpoint: checkpointUri, checkpointDir: live.checkpointDir, cancelled: false, reloaded, resumedFrom, last: lastOf(history), backend: backend.name };
+  return { arm: arm.name, iteration: trainer.iteration, checkpoint: checkpointUri, checkpointDir: live.checkpointDir, cancelled: false, reloaded, resumedFrom, last: lastOf(history), backend };
 }
 
 export interface PpoArmResult {

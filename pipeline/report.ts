@@ -17,7 +17,7 @@ import { joinKey } from '../storage/keys.js';
 import type { ArtifactStore } from '../storage/types.js';
 import { getTask } from '../tasks/index.js';
 import { BASELINE_SCORES, BASELINE_TABLE, OFFSETS, type BaselineScoresResult, type ScoredBaseline } from './baselines.js';
-import { readEvalResponses, evalResponsesKey } from './evaluate.js';
+import { readEvalResponses, evalResponsesKey, generatedKey, type GeneratedEval } from './evaluate.js';
 import { evaluationKey, readJudgments, type EvaluationResult } from './judging.js';
 import { layout } from './layout.js';
 import type { Plan } from './plan.js';
@@ -72,6 +72,7 @@ export async function buildReportData(plan: Plan, extra: { workflowId: string; h
   const rm = (await readStepOutput<RewardModelResult>(store, plan.steps.rewardModel))!;
   const baselines = (await readStepOutput<BaselineScoresResult>(store, plan.steps.baselineScores))!;
   const evaluation = await getJson<EvaluationResult>(store, evaluationKey(plan));
+  const evaluationBackend = (await getJsonOrNull<GeneratedEval>(store, generatedKey(plan)))?.backend.name ?? 'unknown';
   const table = BaselineTable.fromJSON(await getJson(store, joinKey(plan.steps.baselineScores.dir, BASELINE_TABLE)));
   const armResults: PpoArmResult[] = [];
   for (const a of plan.arms) armResults.push(await getJson<PpoArmResult>(store, layout.armOutput(plan.runName, a.name)));
@@ -218,7 +219,11 @@ export async function buildReportData(plan: Plan, extra: { workflowId: string; h
       task: plan.config.task,
       hasGold: Boolean(task),
       seed: plan.config.seed,
-      backend: { name: sft.result.backend, threads: null, detail: `SFT and reward model trained on ${sft.result.backend}` },
+      backend: {
+        name: sft.result.backend.name,
+        threads: sft.result.backend.threads,
+        detail: `SFT on ${sft.result.backend.name}, reward model on ${rm.result.backend.name}, evaluation on ${evaluationBackend}`,
+      },
       versions: { ...record.versions, tfjs: '4.22.0', temporalSdk: '1.24.0' },
       configYaml: stringify(plan.config),
       storeUri: plan.storeUri,

@@ -12,6 +12,7 @@ import { testStepDelay, type StepContext, type StepProgress } from './context.js
 import { cachedStep, readStepOutput } from './steps.js';
 import { loadData } from './data.js';
 import { backendFor, commitTrainingState, loadLatestTrainingState, loadTrainingState, transformerConfig } from './models.js';
+import type { BackendRef } from './models.js';
 import { epochBatch } from './batches.js';
 import type { SftResult } from './sft.js';
 
@@ -28,7 +29,7 @@ export interface RewardModelResult {
   labelNoise: number;
   model: string;
   modelUri: string;
-  backend: string;
+  backend: BackendRef;
   resumedFrom: number;
 }
 
@@ -89,7 +90,7 @@ export async function trainRewardModel(input: { plan: Plan }, ctx: StepContext) 
         labelNoise: data.preferences.length ? data.preferences.filter((p) => p.flipped).length / data.preferences.length : 0,
         model: final.dir,
         modelUri: final.uri,
-        backend: backend.name,
+        backend,
         resumedFrom: start,
       };
     } finally {

@@ -12,6 +12,7 @@ import { testStepDelay, type StepContext, type StepProgress } from './context.js
 import { cachedStep } from './steps.js';
 import { loadData, type ExperimentData } from './data.js';
 import { backendFor, commitTrainingState, loadLatestTrainingState, transformerConfig } from './models.js';
+import type { BackendRef } from './models.js';
 import { epochBatch } from './batches.js';
 
 export interface SftResult {
@@ -21,7 +22,7 @@ export interface SftResult {
   /** Key of the final model checkpoint's directory. */
   model: string;
   modelUri: string;
-  backend: string;
+  backend: BackendRef;
   resumedFrom: number;
 }
 
@@ -65,7 +66,7 @@ export async function trainSft(input: { plan: Plan }, ctx: StepContext) {
       }
       const evalLoss = (await evaluateSft(model, batchesOf(heldOut, data, plan))).loss;
       const final = await commitTrainingState(store, sftModelDir(plan), { step: cfg.steps, models: { policy: model }, tokenizer: data.tokenizer }, plan.steps.sft.hash, 1);
-      return { steps: cfg.steps, finalLoss: loss, evalLoss, model: final.dir, modelUri: final.uri, backend: backend.name, resumedFrom: start };
+      return { steps: cfg.steps, finalLoss: loss, evalLoss, model: final.dir, modelUri: final.uri, backend, resumedFrom: start };
     } finally {
       trainer.dispose();
       model.dispose();

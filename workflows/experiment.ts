@@ -60,9 +60,8 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
   const q = queueNames(input);
   const retry = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: input.timeouts?.attempts ?? 10, nonRetryableErrorTypes: NON_RETRYABLE };
   const light = proxyActivities<typeof activities>({ taskQueue: q.cpu, startToCloseTimeout: '30 minutes', heartbeatTimeout: input.timeouts?.heartbeat ?? '60 seconds', retry });
-  const heavy = proxyActivities<typeof activities>({ taskQueue: q.gpu, startToCloseTimeout: '6 hours', heartbeatTimeout: input.timeouts?.heartbeat ?? '60 seconds', retry });
-  // Sampling is tensor work too: it goes where compute hosts are, so a worker takes no more than it can run.
-  const sampling = proxyActivities<typeof activities>({ taskQueue: q.gpu, startToCloseTimeout: '6 hours', heartbeatTimeout: input.timeouts?.heartbeat ?? '60 seconds', retry });
+  // Tensor work (training, sampling, scoring) goes where compute hosts are, so a worker takes no more than it can run.
+  const tensor = proxyActivities<typeof activities>({ taskQueue: q.gpu, startToCloseTimeout: '6 hours', heartbeatTimeout: input.timeouts?.heartbeat ?? '60 seconds', retry });
 
   const progress: ExperimentProgress = {
     run: input.runName,
@@ -89,10 +88,10 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
   upsertSearchAttributes({ CrlhfKind: ['experiment'], CrlhfExperiment: [plan.runName], CrlhfTask: [plan.config.task], ...(plan.sweep ? { CrlhfSweep: [plan.sweep] } : {}) });
 
   await stage('data', () => light.prepareDataStep(plan));
-  await stage('sft', () => heavy.trainSftStep(plan));
-  await stage('reward_model', () => heavy.trainRewardModelStep(plan));
-  await stage('baselines', () => Promise.all(plan.steps.baselineShards.map((_, shard) => sampling.sampleBaselineShardStep({ plan, shard }))));
-  await stage('baseline_scoring', () => sampling.scoreBaselinesStep(plan));
+  await stage('sft', () => tensor.trainSftStep(plan));
+  await stage('reward_model', () => tensor.trainRewardModelStep(plan));
+  await stage('baselines', () => Promise.all(plan.steps.baselineShards.map((_, shard) => tensor.sampleBaselineShardStep({ plan, shard }))));
+  await stage('baseline_scoring', () => tensor.scoreBaselinesStep(plan));
   if (input.stopAfter === 'baseline_scoring') {
     progress.stage = 'done';
     return null;
@@ -116,7 +115,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Experi
       ),
     ),
   );
-  const evaluation = await stage('evaluation', () => sampling.evaluateStep(plan));
+  const evaluation = await stage('evaluation', () => tensor.evaluateStep(plan));
   const humanCfg = plan.config.evaluation.judges.includes('human') ? plan.config.evaluation.human : undefined;
   let human: { votes: Awaited<ReturnType<typeof collectHumanVotes>>['judgments']; annotators: string[] } | undefined;
   if (humanCfg && humanCfg.quota > 0) {

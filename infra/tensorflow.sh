@@ -15,8 +15,11 @@ TF_WHEEL="tensorflow_cpu-${TF_VERSION}-cp311-cp311-manylinux_2_27_x86_64.whl"
 TF_WHEEL_SHA256=2b847d217b02ee7731ed91431daf3250daa0196c3c94614d23be27232e6e5b6c
 TFJS_NODE_VERSION=4.22.0
 
+# Bump when patch_binding changes: the cached addon is keyed by it.
+BINDING_PATCH=p1
+
 TF_DIR="$CRLHF_CACHE_DIR/tensorflow-$TF_VERSION"
-ADDON_CACHE="$CRLHF_CACHE_DIR/tfjs-node-$TFJS_NODE_VERSION-tf$TF_VERSION-$(uname -m)"
+ADDON_CACHE="$CRLHF_CACHE_DIR/tfjs-node-$TFJS_NODE_VERSION-tf$TF_VERSION-$BINDING_PATCH-$(uname -m)"
 PKG_DIR="$REPO_ROOT/node_modules/@tensorflow/tfjs-node"
 
 fetch_wheel() {
@@ -86,11 +89,71 @@ layout_deps() {
 
 addon_path() { echo "$PKG_DIR/lib/napi-v8/tfjs_binding.node"; }
 
+# tfjs-node's binding passes string attributes only one at a time; TensorFlow's
+# fused kernels (_FusedMatMul: matmul + bias + activation in one kernel) take
+# a list of strings. The patch adds lists (TFE_OpSetAttrStringList); rlhf/
+# probes for it and runs without fused matmuls on an unpatched build.
+patch_binding() {
+  python3 - "$PKG_DIR/binding/tfjs_backend.cc" <<'PY'
+import sys
+path = sys.argv[1]
+src = open(path).read()
+marker = '// crlhf: string-list attributes'
+if marker in src:
+    sys.exit(0)
+old = """    case TF_ATTR_STRING: {
+      // NOTE: String attribute values do not have to be utf8 encoded strings
+      // (could be arbitrary byte sequences).
+      std::string str_value;"""
+new = """    case TF_ATTR_STRING: {
+      """ + marker + """
+      if (IsArray(env, nstatus, &js_value)) {
+        uint32_t length;
+        nstatus = napi_get_array_length(env, js_value, &length);
+        ENSURE_NAPI_OK(env, nstatus);
+        std::vector<std::string> strings(length);
+        std::vector<const void *> values(length);
+        std::vector<size_t> lengths(length);
+        for (uint32_t i = 0; i < length; ++i) {
+          napi_value element;
+          nstatus = napi_get_element(env, js_value, i, &element);
+          ENSURE_NAPI_OK(env, nstatus);
+          nstatus = GetStringParam(env, element, strings[i]);
+          ENSURE_NAPI_OK(env, nstatus);
+          values[i] = strings[i].data();
+          lengths[i] = strings[i].size();
+        }
+        TFE_OpSetAttrStringList(tfe_op, attr_name, values.data(), lengths.data(),
+                                static_cast<int>(length));
+        break;
+      }
+      // NOTE: String attribute values do not have to be utf8 encoded strings
+      // (could be arbitrary byte sequences).
+      std::string str_value;"""
+if old not in src:
+    sys.exit('tfjs_backend.cc does not have the expected TF_ATTR_STRING case; cannot patch')
+open(path, 'w').write(src.replace(old, new, 1))
+PY
+}
+
 loads() {
   (cd "$REPO_ROOT" && node -e '
     const tf = require("@tensorflow/tfjs-node");
     if (tf.getBackend() !== "tensorflow") process.exit(3);
     tf.matMul(tf.ones([2,2]), tf.ones([2,2])).dataSync();
+  ' >/dev/null 2>&1)
+}
+
+# The addon takes string-list attributes (patch_binding): one fused matmul runs.
+patched() {
+  (cd "$REPO_ROOT" && node -e '
+    const tf = require("@tensorflow/tfjs-node");
+    const be = tf.backend(), b = be.binding;
+    const a = (name, type, value) => ({ name, type, value });
+    const y = be.executeSingleOutput("_FusedMatMul", [a("T", b.TF_ATTR_TYPE, b.TF_FLOAT), a("transpose_a", b.TF_ATTR_BOOL, false),
+      a("transpose_b", b.TF_ATTR_BOOL, false), a("fused_ops", b.TF_ATTR_STRING, ["BiasAdd"]), a("num_args", b.TF_ATTR_INT, 1),
+      a("epsilon", b.TF_ATTR_FLOAT, 0.0001)], [tf.ones([2, 2]), tf.ones([2, 2]), tf.ones([2])]);
+    if (y.dataSync()[0] !== 3) process.exit(4);
   ' >/dev/null 2>&1)
 }
 
@@ -100,9 +163,10 @@ build_addon() {
   if [ -f "$ADDON_CACHE/tfjs_binding.node" ]; then
     mkdir -p "$(dirname "$(addon_path)")"
     cp "$ADDON_CACHE/tfjs_binding.node" "$(addon_path)"
-    if loads; then log "tfjs-node addon restored from cache"; return 0; fi
+    if loads && patched; then log "tfjs-node addon restored from cache"; return 0; fi
     log "cached addon does not load; rebuilding"
   fi
+  patch_binding || return 1
   log "building the tfjs-node addon from source against TensorFlow $TF_VERSION (about 15 s)"
   # node-gyp would download Node's headers; the ones installed with node are used instead.
   local nodedir node_gyp
@@ -121,7 +185,7 @@ build_addon() {
 
 install() {
   [ -d "$PKG_DIR" ] || die "$PKG_DIR is missing: run 'npm ci' first"
-  if loads; then log "tfjs-node already works (backend tensorflow)"; return 0; fi
+  if loads && patched; then log "tfjs-node already works (backend tensorflow, fused-op patch $BINDING_PATCH)"; return 0; fi
   local ok=1
   # Each step runs on its own line: `set -e` does not apply inside a function
   # called from an `||` list, so a chained failure would go unnoticed.
@@ -135,6 +199,8 @@ install() {
 
 case "${1:-install}" in
   install) install ;;
-  status) if loads; then echo "tensorflow: ok (TensorFlow $TF_VERSION)"; else echo "tensorflow: not built"; exit 1; fi ;;
+  status)
+    if ! loads; then echo "tensorflow: not built"; exit 1; fi
+    if patched; then echo "tensorflow: ok (TensorFlow $TF_VERSION, fused-op patch $BINDING_PATCH)"; else echo "tensorflow: ok (TensorFlow $TF_VERSION, without the fused-op patch: run infra/tensorflow.sh install)"; fi ;;
   *) die "usage: $0 install|status" ;;
 esac

@@ -80,6 +80,11 @@ async function activate(name: BackendName): Promise<BackendInfo> {
 async function activateNode(): Promise<BackendInfo> {
   // TensorFlow's C library logs oneDNN/CPU-feature notices at load time.
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+  // TensorFlow's default CPU allocator returns every buffer to the system, so
+  // each large temporary is fresh pages to fault in; its BFC allocator keeps
+  // them (measured: a 25M-element multiply 75 → 15 ms, the 25M-parameter
+  // training step 3.7 → 2.1 s). Read once, when the library loads.
+  process.env.TF_CPU_ALLOCATOR_USE_BFC ??= 'true';
   let pkg: string | undefined;
   const require = createRequire(import.meta.url);
   for (const candidate of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {

@@ -12,6 +12,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from './rng.js';
 import { embed, gelu, layerNorm, linear, matmul } from './ops.js';
+import { InferenceSession, MASKED } from './inference.js';
 import type { BatchTensors } from './batch.js';
 
 export interface TransformerConfig {
@@ -62,13 +63,11 @@ function causalMask(T: number): Float32Array {
   return m;
 }
 
-/** Large negative additive bias for masked keys: finite, so fully masked pad rows stay NaN-free. */
-const MASKED = -1e9;
-
 export class Transformer {
   readonly config: ResolvedConfig;
   /** Every weight by a stable name (`h.0.attn.wqkv`, …): the unit of optimizers and checkpoints. */
   readonly params = new Map<string, tf.Variable>();
+  private decoding: InferenceSession | undefined;
 
   constructor(config: TransformerConfig, rng: Rng) {
     this.config = resolveConfig(config);
@@ -164,22 +163,25 @@ export class Transformer {
    * One decoding step for every row: ids/positions [B] int32 of the newest
    * token, keyMask [B, cache.length + 1] over cached columns plus this one.
    * Returns hidden [B, d] and the cache extended by one column (the caller
-   * disposes the old one).
+   * disposes the old one). Runs the decoding path (inference.ts) with weights
+   * prepared once and kept until they change; `generate` uses that path directly.
    */
   step(ids: tf.Tensor1D, positions: tf.Tensor1D, keyMask: tf.Tensor2D, cache: KVCache): { hidden: tf.Tensor2D; cache: KVCache } {
     const B = ids.shape[0];
     const Tk = cache.length + 1;
-    const bias = tf.mul(tf.sub(1, tf.reshape(keyMask, [B, 1, 1, Tk])), MASKED) as tf.Tensor4D;
-    let x = this.embedTokens(ids, positions);
-    const layers: KVCache['layers'] = [];
-    for (let l = 0; l < this.config.nLayers; l++) {
-      const past = cache.layers[l];
-      const out = this.block(l, x, bias, B, 1, past);
-      x = out.x;
-      layers.push({ k: out.k, v: out.v });
+    const bias = tf.mul(tf.sub(1, tf.reshape(keyMask, [B, 1, 1, Tk])), MASKED);
+    const session = this.inference();
+    const out = session.forward(ids, positions, B, 1, bias, cache);
+    return { hidden: session.finalHidden(out.hidden), cache: out.cache };
+  }
+
+  /** The decoding session for the current weights: built on first use, rebuilt after any weight changed. */
+  inference(): InferenceSession {
+    if (!this.decoding?.isCurrent()) {
+      this.decoding?.dispose();
+      this.decoding = new InferenceSession(this);
     }
-    const hidden = layerNorm(x, this.vec('lnf.g'), this.vec('lnf.b'), this.config.layerNormEps);
-    return { hidden, cache: { layers, length: Tk } };
+    return this.decoding;
   }
 
   private embedTokens(ids: tf.Tensor1D, positions: tf.Tensor1D): tf.Tensor2D {
@@ -256,6 +258,8 @@ export class Transformer {
   }
 
   dispose(): void {
+    this.decoding?.dispose();
+    this.decoding = undefined;
     for (const v of this.params.values()) v.dispose();
     this.params.clear();
   }

@@ -4,6 +4,8 @@
 // optimizer state is ours to checkpoint and the update matches PyTorch's
 // torch.optim.AdamW step for step.
 import * as tf from '@tensorflow/tfjs';
+import * as native from './native.js';
+import { nodeBackend } from './native.js';
 
 export interface AdamWConfig {
   beta1?: number; // default 0.9
@@ -16,6 +18,16 @@ export interface AdamWConfig {
    * embeddings), not biases or LayerNorm gains, as in nanoGPT/GPT-2.
    */
   decays?: (name: string, v: tf.Variable) => boolean;
+  /**
+   * How the update runs (same numbers within float32 rounding):
+   * 'fused': TensorFlow's ResourceApplyAdam per parameter, one in-place pass
+   * (tensorflow backend only); 'chunked': tfjs ops on flat vectors of at most
+   * `chunkSize` elements, each chunk in its own tidy (any backend). Default
+   * 'auto': fused where available.
+   */
+  impl?: 'auto' | 'fused' | 'chunked';
+  /** Elements per flat vector in the chunked update (default 2^20). */
+  chunkSize?: number;
 }
 
 export interface AdamWState {
@@ -25,22 +37,36 @@ export interface AdamWState {
   v: Record<string, Float32Array>;
 }
 
+/** One step's scalars, shared by both implementations. */
+interface StepScalars {
+  lr: number;
+  /** PyTorch's form: p ← p·(1 − lr·λ) − (lr/bc1)·m / (sqrt(v)/sqrt(bc2) + eps). */
+  bc1: number;
+  bc2: number;
+  /** Multiplies every gradient (the clip coefficient), or undefined. */
+  coef: tf.Scalar | undefined;
+}
+
+interface AdamWImpl {
+  update(grads: tf.Tensor[], s: StepScalars): void;
+  /** Moments by parameter (flat float32 arrays, parameter order). */
+  read(): Promise<{ m: Float32Array[]; v: Float32Array[] }>;
+  write(m: Float32Array[], v: Float32Array[]): void;
+  dispose(): void;
+}
+
 export class AdamW {
   readonly beta1: number;
   readonly beta2: number;
   readonly eps: number;
   readonly weightDecay: number;
+  /** Which update ran: 'fused' or 'chunked'. */
+  readonly impl: 'fused' | 'chunked';
   /** Completed update steps; bias correction uses step + 1 for the next one. */
   step = 0;
-  private readonly params: Map<string, tf.Variable>;
   private readonly names: string[];
   private readonly sizes: number[];
-  // Moments of all parameters as two flat vectors, and a 0/1 decay mask in the
-  // same layout: the update is ~15 ops on flat vectors instead of ~15 per
-  // parameter (tfjs-node pays ~50 µs per op, which dominated small models).
-  private readonly m: tf.Variable;
-  private readonly v: tf.Variable;
-  private readonly decayMask: tf.Tensor1D;
+  private readonly kernel: AdamWImpl;
 
   constructor(params: Map<string, tf.Variable>, cfg: AdamWConfig = {}) {
     this.beta1 = cfg.beta1 ?? 0.9;
@@ -48,19 +74,16 @@ export class AdamW {
     this.eps = cfg.eps ?? 1e-8;
     this.weightDecay = cfg.weightDecay ?? 0.01;
     const decays = cfg.decays ?? ((_: string, v: tf.Variable) => v.rank >= 2);
-    this.params = params;
     this.names = [...params.keys()];
     this.sizes = [...params.values()].map((p) => p.size);
-    const total = this.sizes.reduce((a, b) => a + b, 0);
-    const mask = new Float32Array(total);
-    let o = 0;
-    for (const [name, p] of params) {
-      if (decays(name, p)) mask.fill(1, o, o + p.size);
-      o += p.size;
-    }
-    this.decayMask = tf.tensor1d(mask);
-    this.m = tf.variable(tf.zeros([total]), false);
-    this.v = tf.variable(tf.zeros([total]), false);
+    const vars = [...params.values()];
+    const decayed = [...params].map(([name, p]) => decays(name, p));
+    const want = cfg.impl ?? 'auto';
+    const fusedOk = nodeBackend() !== undefined;
+    if (want === 'fused' && !fusedOk) throw new Error(`AdamW impl 'fused' needs the tensorflow backend, not ${tf.getBackend()}`);
+    this.impl = want === 'chunked' || !fusedOk ? 'chunked' : 'fused';
+    const hyper = { beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay };
+    this.kernel = this.impl === 'fused' ? new FusedAdamW(vars, decayed, hyper) : new ChunkedAdamW(vars, decayed, hyper, cfg.chunkSize ?? 1 << 20);
   }
 
   /**
@@ -72,32 +95,15 @@ export class AdamW {
    */
   apply(grads: Map<string, tf.Tensor>, lr: number, opts: { maxGradNorm?: number } = {}): tf.Scalar {
     const t = this.step + 1;
-    const { beta1: b1, beta2: b2, eps, weightDecay: wd } = this;
-    const bc1 = 1 - b1 ** t;
-    const bc2 = 1 - b2 ** t;
+    const list = this.names.map((name) => {
+      const g = grads.get(name);
+      if (!g) throw new Error(`AdamW: no gradient for parameter ${name}`);
+      return g;
+    });
     const norm = tf.tidy(() => {
-      const g0 = flatten(this.names.map((name) => {
-        const g = grads.get(name);
-        if (!g) throw new Error(`AdamW: no gradient for parameter ${name}`);
-        return g;
-      }));
-      const norm = l2(g0);
-      const g = opts.maxGradNorm !== undefined && Number.isFinite(opts.maxGradNorm) && opts.maxGradNorm > 0 ? tf.mul(g0, clipCoef(norm, opts.maxGradNorm)) : g0;
-      const m = tf.add(tf.mul(this.m, b1), tf.mul(g, 1 - b1));
-      const v = tf.add(tf.mul(this.v, b2), tf.mul(tf.square(g), 1 - b2));
-      // PyTorch's form: p ← p·(1 − lr·λ) − (lr/bc1)·m / (sqrt(v)/sqrt(bc2) + eps);
-      // the decay uses the weight before this step's update.
-      const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(bc2)), eps);
-      const p0 = flatten([...this.params.values()]);
-      const decay = wd !== 0 ? tf.sub(1, tf.mul(this.decayMask, lr * wd)) : undefined;
-      const p = tf.sub(decay ? tf.mul(p0, decay) : p0, tf.mul(tf.div(m, denom), lr / bc1));
-      const parts = tf.split(p, this.sizes);
-      this.names.forEach((name, i) => {
-        const variable = this.params.get(name) as tf.Variable;
-        variable.assign(tf.reshape(parts[i] as tf.Tensor, variable.shape));
-      });
-      this.m.assign(m);
-      this.v.assign(v);
+      const norm = globalNorm(list);
+      const clip = opts.maxGradNorm !== undefined && Number.isFinite(opts.maxGradNorm) && opts.maxGradNorm > 0;
+      this.kernel.update(list, { lr, bc1: 1 - this.beta1 ** t, bc2: 1 - this.beta2 ** t, coef: clip ? clipCoef(norm, opts.maxGradNorm as number) : undefined });
       return norm;
     });
     this.step = t;
@@ -105,50 +111,256 @@ export class AdamW {
   }
 
   async exportState(): Promise<AdamWState> {
-    const mAll = (await this.m.data()) as Float32Array;
-    const vAll = (await this.v.data()) as Float32Array;
+    const { m: ms, v: vs } = await this.kernel.read();
     const m: Record<string, Float32Array> = {};
     const v: Record<string, Float32Array> = {};
-    let o = 0;
     this.names.forEach((name, i) => {
-      const n = this.sizes[i] as number;
-      m[name] = mAll.slice(o, o + n);
-      v[name] = vAll.slice(o, o + n);
-      o += n;
+      m[name] = ms[i] as Float32Array;
+      v[name] = vs[i] as Float32Array;
     });
     return { step: this.step, m, v };
   }
 
   loadState(state: AdamWState): void {
-    const total = this.m.size;
-    const mAll = new Float32Array(total);
-    const vAll = new Float32Array(total);
-    let o = 0;
+    const ms: Float32Array[] = [];
+    const vs: Float32Array[] = [];
     this.names.forEach((name, i) => {
       const n = this.sizes[i] as number;
       const m = state.m[name];
       const v = state.v[name];
       if (!m || !v) throw new Error(`AdamW state has no moments for ${name}`);
       if (m.length !== n || v.length !== n) throw new Error(`AdamW state for ${name} has ${m.length} values, parameter has ${n}`);
-      mAll.set(m, o);
-      vAll.set(v, o);
-      o += n;
+      ms.push(m);
+      vs.push(v);
     });
-    tf.tidy(() => {
-      this.m.assign(tf.tensor1d(mAll));
-      this.v.assign(tf.tensor1d(vAll));
-    });
+    this.kernel.write(ms, vs);
     this.step = state.step;
   }
 
   dispose(): void {
-    tf.dispose([this.m, this.v, this.decayMask]);
+    this.kernel.dispose();
   }
 }
 
-/** sqrt(Σx²); tf.norm goes through Pow, which is slow on tfjs-node. */
-function l2(x: tf.Tensor1D): tf.Scalar {
-  return tf.sqrt(tf.sum(tf.square(x))) as tf.Scalar;
+interface Hyper {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+}
+
+/**
+ * TensorFlow's Adam kernel on resource variables: per parameter, one pass
+ * that reads g, m, v, p and writes m, v, p in place, instead of ~15 passes
+ * over fresh temporaries (at 25M parameters those were half the training
+ * step). The decoupled decay is one multiply before it, on decaying weights only.
+ */
+class FusedAdamW implements AdamWImpl {
+  private readonly p: native.ResourceVar[];
+  private readonly m: native.ResourceVar[];
+  private readonly v: native.ResourceVar[];
+
+  constructor(
+    private readonly vars: tf.Variable[],
+    private readonly decayed: boolean[],
+    private readonly h: Hyper,
+  ) {
+    this.p = vars.map((x) => new native.ResourceVar(x.shape));
+    this.m = vars.map((x) => new native.ResourceVar(x.shape));
+    this.v = vars.map((x) => new native.ResourceVar(x.shape));
+    tf.tidy(() => {
+      for (let i = 0; i < vars.length; i++) {
+        const zeros = tf.zeros((vars[i] as tf.Variable).shape);
+        (this.m[i] as native.ResourceVar).assign(zeros);
+        (this.v[i] as native.ResourceVar).assign(zeros);
+      }
+    });
+  }
+
+  update(grads: tf.Tensor[], s: StepScalars): void {
+    const { beta1, beta2, eps, weightDecay: wd } = this.h;
+    // TensorFlow computes α = lr·sqrt(1 − β2^t)/(1 − β1^t) and divides by
+    // sqrt(v) + ε̂; with β-powers 0, α = lr·sqrt(bc2)/bc1 and ε̂ = ε·sqrt(bc2)
+    // this is PyTorch's update, with the bias corrections taken in float64 here.
+    const scalars = {
+      alpha: tf.scalar((s.lr * Math.sqrt(s.bc2)) / s.bc1),
+      beta1: tf.scalar(beta1),
+      beta2: tf.scalar(beta2),
+      eps: tf.scalar(eps * Math.sqrt(s.bc2)),
+      zero: tf.scalar(0),
+    };
+    const decay = wd !== 0 ? tf.scalar(1 - s.lr * wd) : undefined;
+    for (let i = 0; i < this.vars.length; i++) {
+      const variable = this.vars[i] as tf.Variable;
+      const pv = this.p[i] as native.ResourceVar;
+      if (decay && this.decayed[i]) {
+        // Disposed right after the assignment, so the resource holds the only
+        // reference and the Adam kernel updates it in place (a shared buffer
+        // is copied first, as for the non-decaying weights).
+        const decayed = native.mul(variable, decay);
+        pv.assign(decayed);
+        decayed.dispose();
+      } else {
+        pv.assign(variable);
+      }
+      const g = grads[i] as tf.Tensor;
+      const gc = s.coef ? native.mul(g, s.coef) : g;
+      native.applyAdam(pv, this.m[i] as native.ResourceVar, this.v[i] as native.ResourceVar, scalars, gc);
+      if (gc !== g) gc.dispose();
+      // The variable and the resource now share one buffer; the next step's
+      // assignment (of a new decayed tensor) releases the resource's reference.
+      variable.assign(pv.read());
+    }
+  }
+
+  async read(): Promise<{ m: Float32Array[]; v: Float32Array[] }> {
+    const get = async (r: native.ResourceVar) => {
+      const t = r.read();
+      const d = (await t.data()) as Float32Array;
+      t.dispose();
+      return d;
+    };
+    const m: Float32Array[] = [];
+    const v: Float32Array[] = [];
+    for (let i = 0; i < this.m.length; i++) {
+      m.push(await get(this.m[i] as native.ResourceVar));
+      v.push(await get(this.v[i] as native.ResourceVar));
+    }
+    return { m, v };
+  }
+
+  write(m: Float32Array[], v: Float32Array[]): void {
+    tf.tidy(() => {
+      this.vars.forEach((x, i) => {
+        (this.m[i] as native.ResourceVar).assign(tf.tensor(m[i] as Float32Array, x.shape, 'float32'));
+        (this.v[i] as native.ResourceVar).assign(tf.tensor(v[i] as Float32Array, x.shape, 'float32'));
+      });
+    });
+  }
+
+  dispose(): void {
+    for (const r of [...this.p, ...this.m, ...this.v]) r.dispose();
+  }
+}
+
+/**
+ * The update as tfjs ops on flat vectors: parameters are grouped, in order,
+ * into chunks of at most `chunkSize` elements (a parameter larger than that is
+ * a chunk of its own); each chunk's moments are one flat vector, and its
+ * update (~15 ops) runs in its own tidy, so temporaries never exceed a few
+ * chunk-sized vectors (a single flat vector of 25M parameters ran wasm out of
+ * memory), while small models still take one chunk and a handful of ops.
+ */
+class ChunkedAdamW implements AdamWImpl {
+  private readonly chunks: { idx: number[]; sizes: number[]; m: tf.Variable; v: tf.Variable; mask: tf.Tensor1D | 'all' | 'none' }[] = [];
+
+  constructor(
+    private readonly vars: tf.Variable[],
+    decayed: boolean[],
+    private readonly h: Hyper,
+    chunkSize: number,
+  ) {
+    let cur: number[] = [];
+    let curSize = 0;
+    const close = () => {
+      if (!cur.length) return;
+      const sizes = cur.map((i) => (vars[i] as tf.Variable).size);
+      const total = curSize;
+      const flags = cur.map((i) => decayed[i] as boolean);
+      let mask: tf.Tensor1D | 'all' | 'none';
+      if (flags.every(Boolean)) mask = 'all';
+      else if (!flags.some(Boolean)) mask = 'none';
+      else {
+        const host = new Float32Array(total);
+        let o = 0;
+        cur.forEach((_, j) => {
+          if (flags[j]) host.fill(1, o, o + (sizes[j] as number));
+          o += sizes[j] as number;
+        });
+        mask = tf.tensor1d(host);
+      }
+      this.chunks.push({ idx: cur, sizes, m: tf.variable(tf.zeros([total]), false), v: tf.variable(tf.zeros([total]), false), mask });
+      cur = [];
+      curSize = 0;
+    };
+    vars.forEach((x, i) => {
+      if (curSize > 0 && curSize + x.size > chunkSize) close();
+      cur.push(i);
+      curSize += x.size;
+    });
+    close();
+  }
+
+  update(grads: tf.Tensor[], s: StepScalars): void {
+    const { beta1: b1, beta2: b2, eps, weightDecay: wd } = this.h;
+    for (const c of this.chunks) {
+      tf.tidy(() => {
+        const g0 = flatten(c.idx.map((i) => grads[i] as tf.Tensor));
+        const g = s.coef ? tf.mul(g0, s.coef) : g0;
+        const m = tf.add(tf.mul(c.m, b1), tf.mul(g, 1 - b1));
+        const v = tf.add(tf.mul(c.v, b2), tf.mul(tf.square(g), 1 - b2));
+        // The decay uses the weight before this step's update.
+        const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(s.bc2)), eps);
+        const p0 = flatten(c.idx.map((i) => this.vars[i] as tf.Tensor));
+        let decayed: tf.Tensor = p0;
+        if (wd !== 0 && c.mask === 'all') decayed = tf.mul(p0, 1 - s.lr * wd);
+        else if (wd !== 0 && c.mask !== 'none') decayed = tf.mul(p0, tf.sub(1, tf.mul(c.mask, s.lr * wd)));
+        const p = tf.sub(decayed, tf.mul(tf.div(m, denom), s.lr / s.bc1));
+        const parts = c.idx.length === 1 ? [p] : tf.split(p, c.sizes);
+        c.idx.forEach((i, j) => {
+          const variable = this.vars[i] as tf.Variable;
+          variable.assign(tf.reshape(parts[j] as tf.Tensor, variable.shape));
+        });
+        c.m.assign(m);
+        c.v.assign(v);
+      });
+    }
+  }
+
+  async read(): Promise<{ m: Float32Array[]; v: Float32Array[] }> {
+    const m: Float32Array[] = [];
+    const v: Float32Array[] = [];
+    for (const c of this.chunks) {
+      const mAll = (await c.m.data()) as Float32Array;
+      const vAll = (await c.v.data()) as Float32Array;
+      let o = 0;
+      for (const n of c.sizes) {
+        m.push(mAll.slice(o, o + n));
+        v.push(vAll.slice(o, o + n));
+        o += n;
+      }
+    }
+    return { m, v };
+  }
+
+  write(m: Float32Array[], v: Float32Array[]): void {
+    let k = 0;
+    for (const c of this.chunks) {
+      const mAll = new Float32Array(c.m.size);
+      const vAll = new Float32Array(c.v.size);
+      let o = 0;
+      for (const n of c.sizes) {
+        mAll.set(m[k] as Float32Array, o);
+        vAll.set(v[k] as Float32Array, o);
+        o += n;
+        k++;
+      }
+      tf.tidy(() => {
+        c.m.assign(tf.tensor1d(mAll));
+        c.v.assign(tf.tensor1d(vAll));
+      });
+    }
+  }
+
+  dispose(): void {
+    for (const c of this.chunks) tf.dispose([c.m, c.v, ...(typeof c.mask === 'string' ? [] : [c.mask])]);
+  }
+}
+
+/** sqrt(Σ over every gradient of Σg²), one reduction per tensor (no concatenated copy; tf.norm goes through Pow, slow on tfjs-node). */
+function globalNorm(grads: tf.Tensor[]): tf.Scalar {
+  if (nodeBackend()) return tf.sqrt(tf.mul(native.addN(grads.map((g) => native.l2Loss(g))), 2)) as tf.Scalar;
+  return tf.sqrt(tf.addN(grads.map((g) => tf.tidy(() => tf.sum(tf.square(g)))))) as tf.Scalar;
 }
 
 function flatten(ts: tf.Tensor[]): tf.Tensor1D {
@@ -167,7 +379,7 @@ function clipCoef(norm: tf.Scalar, maxNorm: number): tf.Scalar {
  * the loss in one transfer. Call inside tf.tidy.
  */
 export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): { grads: Map<string, tf.Tensor>; norm: tf.Scalar } {
-  const norm = l2(flatten([...grads.values()]));
+  const norm = globalNorm([...grads.values()]);
   if (!Number.isFinite(maxNorm) || maxNorm <= 0) return { grads, norm };
   const coef = clipCoef(norm, maxNorm);
   const clipped = new Map<string, tf.Tensor>();

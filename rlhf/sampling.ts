@@ -2,11 +2,16 @@
 // given responses. Sampling filters: temperature, top-k (arXiv 1805.04833),
 // nucleus/top-p (arXiv 1904.09751).
 //
-// Each step reads the last position's logits [B, V] to the host once and
-// samples there from the seeded Rng in float64, so the same seed gives the
-// same samples whatever the backend's RNG, and nothing else crosses per token.
+// Decoding runs inference.ts's forward pass (weights folded once per call,
+// fewer kernels per token). Each step reads the last position's logits
+// [B, V] to the host once and samples there from the seeded Rng in float64,
+// so the same seed gives the same samples whatever the backend's RNG, and
+// nothing else crosses per token: on the CPU backends that read costs less
+// than the dozen kernels sampling on the device would (top-k/top-p sort,
+// cumulative sum, search, gathers).
 import * as tf from '@tensorflow/tfjs';
 import { batchTensors, buildBatch, type SequenceBatch } from './batch.js';
+import { attentionBias, InferenceSession } from './inference.js';
 import { disposeCache, responseHidden, type KVCache, type PolicyModel, type ValueModel } from './model.js';
 import { entropyFromLogits, oneHot, tidy, tokenLogprobs } from './ops.js';
 import type { Rng } from './rng.js';
@@ -61,27 +66,44 @@ export async function generate(model: PolicyModel, prompts: number[][], rng: Rng
 
   // Key mask over every column the cache will hold: prompt pads are 0, and
   // generated columns 1 (a finished row's later columns only feed that row).
-  const keyMask = new Float32Array(B * (P + maxNew));
-  for (let i = 0; i < B; i++) {
-    keyMask.set(prefill.attentionMask.subarray(i * P, (i + 1) * P), i * (P + maxNew));
-    keyMask.fill(1, i * (P + maxNew) + P, (i + 1) * (P + maxNew));
-  }
+  // Decoding steps need an attention bias only when some prompt is padded.
+  const padded = prefill.attentionMask.some((m) => m === 0);
+  const width = P + maxNew;
+  const keyMask = new Float32Array(B * width).fill(1);
+  for (let i = 0; i < B; i++) keyMask.set(prefill.attentionMask.subarray(i * P, (i + 1) * P), i * width);
+  const maskFor = (Tk: number) => {
+    const m = new Float32Array(B * Tk);
+    for (let i = 0; i < B; i++) m.set(keyMask.subarray(i * width, i * width + Tk), i * Tk);
+    return m;
+  };
 
-  let { logits, cache } = tidy(() => {
-    const out = model.forward(batchTensors(prefill), true);
-    const last = tf.reshape(tf.slice(tf.reshape(out.hidden, [B, P, -1]), [0, P - 1, 0], [B, 1, -1]), [B, -1]) as tf.Tensor2D;
-    return { logits: model.logits(last), cache: out.cache as KVCache };
-  });
+  const session = new InferenceSession(model);
+  let logits: tf.Tensor | undefined;
+  let cache: KVCache | undefined;
   try {
+    ({ logits, cache } = tidy(() => {
+      const bias = attentionBias(prefill.attentionMask, B, P, 0);
+      const out = session.forward(
+        tf.tensor1d(prefill.inputIds, 'int32'),
+        tf.tensor1d(prefill.positions, 'int32'),
+        B,
+        P,
+        bias && tf.tensor4d(bias, [B, 1, P, P]),
+      );
+      // Each row's last prompt position predicts its first response token.
+      const last = tf.gather(out.hidden, tf.tensor1d(Int32Array.from({ length: B }, (_, i) => i * P + P - 1), 'int32'));
+      return { logits: session.logits(last), cache: out.cache };
+    }));
+    const next = new Int32Array(B);
+    const positions = new Int32Array(B);
     for (let s = 0; s < maxNew; s++) {
       const host = (await logits.data()) as Float32Array;
       logits.dispose();
-      const next = new Int32Array(B).fill(PAD);
-      const positions = new Int32Array(B);
+      next.fill(PAD);
+      const V = host.length / B;
       for (let i = 0; i < B; i++) {
         positions[i] = (prefill.promptLengths[i] as number) + s;
         if (finished[i]) continue;
-        const V = host.length / B;
         const pick = sampleRow(host.subarray(i * V, (i + 1) * V), rng, opts);
         next[i] = pick.token;
         (responses[i] as number[]).push(pick.token);
@@ -90,19 +112,19 @@ export async function generate(model: PolicyModel, prompts: number[][], rng: Rng
         if (pick.token === eos) finished[i] = true;
       }
       if (s === maxNew - 1 || finished.every(Boolean)) break;
-      const Tk = cache.length + 1;
-      const maskNow = new Float32Array(B * Tk);
-      for (let i = 0; i < B; i++) maskNow.set(keyMask.subarray(i * (P + maxNew), i * (P + maxNew) + Tk), i * Tk);
-      const old = cache;
+      const old: KVCache = cache;
+      const Tk = old.length + 1;
       ({ logits, cache } = tidy(() => {
-        const out = model.step(tf.tensor1d(next, 'int32'), tf.tensor1d(positions, 'int32'), tf.tensor2d(maskNow, [B, Tk]), old);
-        return { logits: model.logits(out.hidden), cache: out.cache };
+        const bias = padded ? attentionBias(maskFor(Tk), B, 1, Tk - 1) : null;
+        const out = session.forward(tf.tensor1d(next, 'int32'), tf.tensor1d(positions, 'int32'), B, 1, bias && tf.tensor4d(bias, [B, 1, 1, Tk]), old);
+        return { logits: session.logits(out.hidden), cache: out.cache };
       }));
       disposeCache(old);
     }
   } finally {
-    if (!logits.isDisposed) logits.dispose();
-    disposeCache(cache);
+    if (logits && !logits.isDisposed) logits.dispose();
+    if (cache) disposeCache(cache);
+    session.dispose();
   }
   return { responses, logprobs, samplingLogprobs, finished };
 }

@@ -1,0 +1,255 @@
+// The transformer's forward pass for decoding only (no gradients), with as
+// few kernels per token as the backends allow: at these sizes a decoding
+// step is per-op overhead (~10–20 µs each on tfjs-node) more than
+// arithmetic, so the step is rewritten around fewer, larger ops:
+//
+// - LayerNorm gains and biases are folded into the matmul that follows
+//   (LN(x)·W + b = x̂·(γ⊙W) + (β·W + b)), and 1/sqrt(headDim) into the query
+//   columns, once per session: each LayerNorm is then one normalisation
+//   kernel (TensorFlow's _MklLayerNorm where the build has it).
+// - tfjs-node runs TensorFlow kernels directly (native.ts), skipping tfjs's
+//   op wrappers; other backends run the same ops through tfjs.
+// - The additive attention bias is built on the host (no mask arithmetic on
+//   device) and left out when no key is masked.
+//
+// Numbers agree with Transformer.forward to float32 rounding (the folding
+// reorders products); tests compare both paths.
+import * as tf from '@tensorflow/tfjs';
+import type { KVCache, ResolvedConfig, Transformer } from './model.js';
+import * as native from './native.js';
+import { tidy } from './ops.js';
+
+/** Weights for decoding: folded ones owned by the session, the rest the model's own. */
+interface Layer {
+  wqkv: tf.Tensor; // [d, 3d], γ1-scaled rows, q columns scaled by 1/sqrt(hd)
+  bqkv: tf.Tensor; // [3d]
+  wo: tf.Tensor;
+  bo: tf.Tensor;
+  wfc: tf.Tensor; // [d, 4d], γ2-scaled rows
+  bfc: tf.Tensor;
+  wproj: tf.Tensor;
+  bproj: tf.Tensor;
+}
+
+/** Ops the decoding pass needs, on TensorFlow's kernels or through tfjs. */
+interface Kernels {
+  /** x·W + b. */
+  linear(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor;
+  add(a: tf.Tensor, b: tf.Tensor): tf.Tensor;
+  reshape(x: tf.Tensor, shape: number[]): tf.Tensor;
+  transpose0213(x: tf.Tensor): tf.Tensor;
+  /** Three equal parts along axis 1. */
+  split3(x: tf.Tensor): tf.Tensor[];
+  /** Concatenation along axis 2 (cached time columns). */
+  concatTime(a: tf.Tensor, b: tf.Tensor): tf.Tensor;
+  /** Batched a·bᵀ over the last two axes. */
+  bmmNT(a: tf.Tensor, b: tf.Tensor): tf.Tensor;
+  bmm(a: tf.Tensor, b: tf.Tensor): tf.Tensor;
+  softmax(x: tf.Tensor): tf.Tensor;
+  gelu(x: tf.Tensor): tf.Tensor;
+  /** (x − mean)/sqrt(var + eps) along the last axis of a 2-D x. */
+  normalize(x: tf.Tensor, eps: number): tf.Tensor;
+  gather(table: tf.Tensor, ids: tf.Tensor): tf.Tensor;
+}
+
+const GELU_C = Math.sqrt(2 / Math.PI);
+const GELU_A = 0.044715;
+
+const tfjsKernels: Kernels = {
+  linear: (x, w, b) => tf.add(tf.matMul(x, w), b),
+  add: (a, b) => tf.add(a, b),
+  reshape: (x, s) => tf.reshape(x, s),
+  transpose0213: (x) => tf.transpose(x, [0, 2, 1, 3]),
+  split3: (x) => tf.split(x, 3, 1),
+  concatTime: (a, b) => tf.concat([a, b], 2),
+  bmmNT: (a, b) => tf.matMul(a, b, false, true),
+  bmm: (a, b) => tf.matMul(a, b),
+  softmax: (x) => tf.softmax(x),
+  gelu: (x) => tf.mul(x, tf.sigmoid(tf.mul(x, tf.add(tf.mul(tf.square(x), 2 * GELU_C * GELU_A), 2 * GELU_C)))),
+  normalize: (x, eps) => {
+    const mean = tf.mean(x, -1, true);
+    const xc = tf.sub(x, mean);
+    return tf.mul(xc, tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps)));
+  },
+  gather: (table, ids) => tf.gather(table, ids),
+};
+
+function nativeKernels(): Kernels {
+  const T = () => native.attr.float32();
+  const i32 = (name: string) => native.attr.int32(name);
+  const mkl = native.hasMklLayerNorm();
+  const scalar = (v: number) => native.scalarConst(v);
+  return {
+    linear: (x, w, b) => native.linear(x, w, b),
+    add: (a, b) => native.add(a, b),
+    reshape: (x, s) => native.reshape(x, s),
+    transpose0213: (x) => native.run('Transpose', [T(), i32('Tperm')], [x, native.intConst([0, 2, 1, 3])]),
+    split3: (x) => {
+      const n = (x.shape[1] as number) / 3;
+      return native.runN('SplitV', [T(), i32('Tlen'), native.attr.int('num_split', 3)], [x, native.intConst([n, n, n]), native.intScalar(1)], 3);
+    },
+    concatTime: (a, b) => native.run('ConcatV2', [T(), native.attr.int('N', 2), i32('Tidx')], [a, b, native.intScalar(2)]),
+    bmmNT: (a, b) => native.batchMatMul(a, b, false, true),
+    bmm: (a, b) => native.batchMatMul(a, b),
+    softmax: (x) => native.softmax(x),
+    gelu: (x) => {
+      const z = native.mul(x, native.add(native.mul(native.run('Square', [T()], [x]), scalar(2 * GELU_C * GELU_A)), scalar(2 * GELU_C)));
+      return native.mul(x, native.run('Sigmoid', [T()], [z]));
+    },
+    normalize: mkl
+      ? (x, eps) => {
+          const d = x.shape[1] as number;
+          return native.mklLayerNorm(x, native.filled(d, 1), native.filled(d, 0), eps);
+        }
+      : (x, eps) => {
+          const mean = (t: tf.Tensor) => native.run('Mean', [T(), i32('Tidx'), native.attr.bool('keep_dims', true)], [t, native.intScalar(-1)]);
+          const xc = native.run('Sub', [T()], [x, mean(x)]);
+          const v = mean(native.run('Square', [T()], [xc]));
+          return native.mul(xc, native.run('Rsqrt', [T()], [native.add(v, scalar(eps))]));
+        },
+    gather: (table, ids) =>
+      native.run('GatherV2', [native.attr.float32('Tparams'), i32('Tindices'), i32('Taxis'), native.attr.int('batch_dims', 0)], [table, ids, native.intScalar(0)]),
+  };
+}
+
+/**
+ * A model's weights prepared for decoding, valid while the model's weights
+ * are unchanged (`isCurrent`). Methods create tensors in the caller's tidy.
+ */
+export class InferenceSession {
+  private readonly k: Kernels;
+  private readonly cfg: ResolvedConfig;
+  private readonly layers: Layer[];
+  private readonly wte: tf.Tensor;
+  private readonly wpe: tf.Tensor;
+  /** [d, V]: logits = LN_f(x)·wteᵀ with the final gain and bias folded in. */
+  private readonly wlogits: tf.Tensor;
+  private readonly blogits: tf.Tensor;
+  /** Each weight's storage when the session was built (tf.Variable.assign replaces it). */
+  private readonly stamp: object[];
+  private readonly model: Transformer;
+
+  constructor(model: Transformer) {
+    this.model = model;
+    this.cfg = model.config;
+    this.k = native.nodeBackend() ? nativeKernels() : tfjsKernels;
+    this.stamp = [...model.params.values()].map((v) => v.dataId);
+    const { dModel: d, nHeads: H, nLayers: L } = this.cfg;
+    const qScale = 1 / Math.sqrt(d / H);
+    const built = tidy(() => {
+      const colScale = tf.tensor1d(Float32Array.from({ length: 3 * d }, (_, j) => (j < d ? qScale : 1)));
+      // LN(x)·W + b with LN(x) = x̂⊙γ + β  →  x̂·(γ⊙W) + (β·W + b), columns scaled.
+      const fold = (g: tf.Tensor, beta: tf.Tensor, w: tf.Tensor, b: tf.Tensor, scale?: tf.Tensor) => {
+        let wf = tf.mul(tf.reshape(g, [-1, 1]), w);
+        let bf = tf.add(tf.reshape(tf.matMul(tf.reshape(beta, [1, -1]), w), [-1]), b);
+        if (scale) {
+          wf = tf.mul(wf, scale);
+          bf = tf.mul(bf, scale);
+        }
+        return [wf, bf] as const;
+      };
+      const p = (name: string) => model.p(name);
+      const layers: Layer[] = [];
+      for (let l = 0; l < L; l++) {
+        const q = `h.${l}.`;
+        const [wqkv, bqkv] = fold(p(q + 'ln1.g'), p(q + 'ln1.b'), p(q + 'attn.wqkv'), p(q + 'attn.bqkv'), colScale);
+        const [wfc, bfc] = fold(p(q + 'ln2.g'), p(q + 'ln2.b'), p(q + 'mlp.wfc'), p(q + 'mlp.bfc'));
+        layers.push({ wqkv, bqkv, wo: p(q + 'attn.wo'), bo: p(q + 'attn.bo'), wfc, bfc, wproj: p(q + 'mlp.wproj'), bproj: p(q + 'mlp.bproj') });
+      }
+      const [wlogits, blogits] = fold(p('lnf.g'), p('lnf.b'), tf.transpose(p('wte')), tf.zeros([this.cfg.vocabSize]));
+      return { layers, wlogits, blogits };
+    });
+    this.layers = built.layers;
+    this.wte = model.p('wte');
+    this.wpe = model.p('wpe');
+    this.wlogits = built.wlogits;
+    this.blogits = built.blogits;
+    // Built inside whatever tidy the caller is in: the session outlives it.
+    for (const t of this.owned()) tf.keep(t);
+  }
+
+  private owned(): tf.Tensor[] {
+    return [...this.layers.flatMap((w) => [w.wqkv, w.bqkv, w.wfc, w.bfc]), this.wlogits, this.blogits];
+  }
+
+  /** False once any of the model's weights has been reassigned (training, copyFrom, a checkpoint). */
+  isCurrent(): boolean {
+    let i = 0;
+    for (const v of this.model.params.values()) if (v.dataId !== this.stamp[i++]) return false;
+    return i === this.stamp.length;
+  }
+
+  /**
+   * Forward pass over `T` new positions per row, after `cache` (if any).
+   * ids/positions: int32 [B·T]; bias: additive attention bias [B, 1, T, Tk]
+   * (Tk = cached + T), or null when every key is visible (and T = 1).
+   * Returns the final normalised hidden states x̂ [B·T, d] (before the final
+   * gain/bias, which `logits` applies) and the cache extended by T columns.
+   */
+  forward(ids: tf.Tensor, positions: tf.Tensor, B: number, T: number, bias: tf.Tensor | null, cache?: KVCache): { hidden: tf.Tensor; cache: KVCache } {
+    const { k } = this;
+    const { nHeads: H, dModel: d, layerNormEps: eps } = this.cfg;
+    const hd = d / H;
+    let x = k.add(k.gather(this.wte, ids), k.gather(this.wpe, positions)); // [B·T, d]
+    const layers: KVCache['layers'] = [];
+    this.layers.forEach((w, l) => {
+      // Attention: with T = 1 the [B, 3H, 1, hd] layout is a reshape of qkv, no transpose.
+      const qkv = k.linear(k.normalize(x, eps), w.wqkv, w.bqkv); // [B·T, 3d]
+      const heads = T === 1 ? k.reshape(qkv, [B, 3 * H, 1, hd]) : k.transpose0213(k.reshape(qkv, [B, T, 3 * H, hd]));
+      const [q, kNew, vNew] = k.split3(heads) as [tf.Tensor, tf.Tensor, tf.Tensor]; // [B, H, T, hd]
+      const past = cache?.layers[l];
+      const keys = past ? k.concatTime(past.k, kNew) : kNew;
+      const values = past ? k.concatTime(past.v, vNew) : vNew;
+      let scores = k.bmmNT(q, keys); // [B, H, T, Tk]
+      if (bias) scores = k.add(scores, bias);
+      const y = k.bmm(k.softmax(scores), values); // [B, H, T, hd]
+      const merged = T === 1 ? k.reshape(y, [B, d]) : k.reshape(k.transpose0213(y), [B * T, d]);
+      x = k.add(x, k.linear(merged, w.wo, w.bo));
+      // MLP.
+      const h = k.gelu(k.linear(k.normalize(x, eps), w.wfc, w.bfc));
+      x = k.add(x, k.linear(h, w.wproj, w.bproj));
+      layers.push({ k: keys as tf.Tensor4D, v: values as tf.Tensor4D });
+    });
+    return { hidden: k.normalize(x, eps), cache: { layers, length: (cache?.length ?? 0) + T } };
+  }
+
+  /** Logits [N, V] from `forward`'s normalised hidden states. */
+  logits(hidden: tf.Tensor): tf.Tensor2D {
+    return this.k.linear(hidden, this.wlogits, this.blogits) as tf.Tensor2D;
+  }
+
+  /** Final-LayerNorm output (gain and bias applied) from `forward`'s hidden states, as Transformer.forward returns it. */
+  finalHidden(hidden: tf.Tensor): tf.Tensor2D {
+    return tf.add(tf.mul(hidden, this.model.p('lnf.g')), this.model.p('lnf.b')) as tf.Tensor2D;
+  }
+
+  dispose(): void {
+    tf.dispose(this.owned());
+  }
+}
+
+/** Additive attention bias on the host: 0 where a query may see a key, MASKED elsewhere. */
+export const MASKED = -1e9;
+
+/**
+ * [B, 1, T, Tk] bias for T new positions after `past` cached columns: key j
+ * is visible to new position i when keyMask[b, j] = 1 and j ≤ past + i.
+ * Returns null when nothing is masked.
+ */
+export function attentionBias(keyMask: ArrayLike<number>, B: number, T: number, past: number): Float32Array | null {
+  const Tk = past + T;
+  const out = new Float32Array(B * T * Tk);
+  let any = false;
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < T; i++) {
+      const row = (b * T + i) * Tk;
+      for (let j = 0; j < Tk; j++) {
+        if (j > past + i || keyMask[b * Tk + j] === 0) {
+          out[row + j] = MASKED;
+          any = true;
+        }
+      }
+    }
+  }
+  return any ? out : null;
+}

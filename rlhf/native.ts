@@ -1,0 +1,282 @@
+// Direct access to TensorFlow's own kernels on the `tensorflow` backend
+// (tfjs-node). tfjs-node runs every op through TensorFlow's eager C API; its
+// backend object can execute any op TensorFlow registers, including fused
+// ones tfjs has no name for: ResourceApplyAdam (the whole Adam update in one
+// pass), FusedBatchNormV3 (a LayerNorm's statistics and normalisation in one
+// kernel), SparseSoftmaxCrossEntropyWithLogits (loss and gradient together),
+// MatMul with transpose flags (a faster path than BatchMatMulV2 for 2-D
+// products). Calling the backend directly also skips tfjs's op wrappers and
+// kernel registry, about half the ~20 µs each op costs (bench profiles).
+//
+// Tensors these calls return are ordinary tfjs tensors, tracked by tf.tidy,
+// but not recorded on the gradient tape: differentiable uses go through
+// tf.customGrad with a hand-written backward pass (ops.ts), and nothing here
+// shows up in tf.profile's kernel list (`nativeOpCount` counts them instead).
+import * as tf from '@tensorflow/tfjs';
+
+interface Binding {
+  TF_FLOAT: number;
+  TF_INT32: number;
+  TF_ATTR_STRING: number;
+  TF_ATTR_INT: number;
+  TF_ATTR_FLOAT: number;
+  TF_ATTR_BOOL: number;
+  TF_ATTR_TYPE: number;
+  TF_ATTR_SHAPE: number;
+  isUsingGpuDevice(): boolean;
+}
+
+export interface OpAttr {
+  name: string;
+  type: number;
+  value: unknown;
+}
+
+interface NodeBackend {
+  binding: Binding;
+  executeSingleOutput(name: string, attrs: OpAttr[], inputs: tf.Tensor[]): tf.Tensor;
+  executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: tf.Tensor[], numOutputs: number): tf.Tensor[];
+}
+
+let counted = 0;
+
+/** Ops run through this module since the process started (they are invisible to tf.profile). */
+export function nativeOpCount(): number {
+  return counted;
+}
+
+/** The tfjs-node backend when it is the active one, else undefined. */
+export function nodeBackend(): NodeBackend | undefined {
+  if (tf.getBackend() !== 'tensorflow') return undefined;
+  return tf.backend() as unknown as NodeBackend;
+}
+
+function be(): NodeBackend {
+  const b = nodeBackend();
+  if (!b) throw new Error(`native TensorFlow op on backend ${tf.getBackend()}`);
+  return b;
+}
+
+/** Attribute builders (names and types as in TensorFlow's op registry). */
+export const attr = {
+  float32: (name = 'T'): OpAttr => ({ name, type: be().binding.TF_ATTR_TYPE, value: be().binding.TF_FLOAT }),
+  int32: (name: string): OpAttr => ({ name, type: be().binding.TF_ATTR_TYPE, value: be().binding.TF_INT32 }),
+  bool: (name: string, value: boolean): OpAttr => ({ name, type: be().binding.TF_ATTR_BOOL, value }),
+  int: (name: string, value: number | number[]): OpAttr => ({ name, type: be().binding.TF_ATTR_INT, value }),
+  float: (name: string, value: number): OpAttr => ({ name, type: be().binding.TF_ATTR_FLOAT, value }),
+  string: (name: string, value: string): OpAttr => ({ name, type: be().binding.TF_ATTR_STRING, value }),
+  strings: (name: string, value: string[]): OpAttr => ({ name, type: be().binding.TF_ATTR_STRING, value }),
+  shape: (name: string, value: number[]): OpAttr => ({ name, type: be().binding.TF_ATTR_SHAPE, value }),
+};
+
+/** Runs one TensorFlow op with one output. */
+export function run(op: string, attrs: OpAttr[], inputs: tf.Tensor[]): tf.Tensor {
+  counted++;
+  return be().executeSingleOutput(op, attrs, inputs);
+}
+
+/** Runs one TensorFlow op with `n` outputs (0 for ops that only have effects). */
+export function runN(op: string, attrs: OpAttr[], inputs: tf.Tensor[], n: number): tf.Tensor[] {
+  counted++;
+  return be().executeMultipleOutputs(op, attrs, inputs, n);
+}
+
+// ------------------------------------------------------------ small helpers
+
+const T = () => attr.float32();
+
+export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor {
+  return run('MatMul', [T(), attr.bool('transpose_a', transposeA), attr.bool('transpose_b', transposeB)], [a, b]);
+}
+
+/**
+ * x·W + b in one kernel (TensorFlow's _FusedMatMul). Needs the addon built
+ * by infra/tensorflow.sh, whose binding passes the list-valued `fused_ops`
+ * attribute; elsewhere `linear` falls back to MatMul + BiasAdd.
+ */
+export function linear(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  if (hasFusedMatMul()) {
+    return run(
+      '_FusedMatMul',
+      [T(), attr.bool('transpose_a', false), attr.bool('transpose_b', false), attr.strings('fused_ops', ['BiasAdd']), attr.int('num_args', 1), attr.float('epsilon', 0)],
+      [x, w, b],
+    );
+  }
+  return biasAdd(matMul(x, w), b);
+}
+
+let fusedMatMulWorks: boolean | undefined;
+
+/** Whether the addon passes list-valued attributes (infra/tensorflow.sh's patch), probed once. */
+export function hasFusedMatMul(): boolean {
+  if (fusedMatMulWorks === undefined) {
+    fusedMatMulWorks = false;
+    try {
+      const y = tf.tidy(() =>
+        run(
+          '_FusedMatMul',
+          [T(), attr.bool('transpose_a', false), attr.bool('transpose_b', false), attr.strings('fused_ops', ['BiasAdd']), attr.int('num_args', 1), attr.float('epsilon', 0)],
+          [tf.ones([1, 2]), tf.ones([2, 1]), tf.ones([1])],
+        ),
+      );
+      fusedMatMulWorks = y.dataSync()[0] === 3;
+      y.dispose();
+    } catch {
+      // An unpatched binding passes one string where TensorFlow wants a list.
+    }
+  }
+  return fusedMatMulWorks;
+}
+
+export function batchMatMul(a: tf.Tensor, b: tf.Tensor, adjX = false, adjY = false): tf.Tensor {
+  return run('BatchMatMulV2', [T(), attr.bool('adj_x', adjX), attr.bool('adj_y', adjY)], [a, b]);
+}
+
+export function add(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return run('AddV2', [T()], [a, b]);
+}
+
+export function mul(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return run('Mul', [T()], [a, b]);
+}
+
+export function biasAdd(x: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return run('BiasAdd', [T(), attr.string('data_format', 'NHWC')], [x, b]);
+}
+
+/** Σ over all leading axes: [..., n] → [n] (the bias gradient). */
+export function biasAddGrad(dy: tf.Tensor): tf.Tensor {
+  return run('BiasAddGrad', [T(), attr.string('data_format', 'NHWC')], [dy]);
+}
+
+/**
+ * x with a new shape, by TensorFlow's Reshape (no copy). tfjs's own reshape
+ * uploads the target shape as a new tensor every call; here it is uploaded
+ * once per distinct shape and kept.
+ */
+export function reshape(x: tf.Tensor, shape: number[]): tf.Tensor {
+  return run('Reshape', [T(), attr.int32('Tshape')], [x, intConst(shape)]);
+}
+
+export function softmax(x: tf.Tensor): tf.Tensor {
+  return run('Softmax', [T()], [x]);
+}
+
+/** Σ over axis 0: [N, d] → [d]. */
+export function sum0(x: tf.Tensor): tf.Tensor {
+  return run('Sum', [T(), attr.int32('Tidx'), attr.bool('keep_dims', false)], [x, intConst([0])]);
+}
+
+// Small constants (shapes, axes, scalars) that op calls take as tensors:
+// uploaded once per process and kept, instead of once per call.
+const consts = new Map<string, tf.Tensor>();
+
+function cached(key: string, make: () => tf.Tensor): tf.Tensor {
+  let t = consts.get(key);
+  if (!t) {
+    t = tf.keep(make());
+    consts.set(key, t);
+  }
+  return t;
+}
+
+/** A 1-D int32 constant. */
+export function intConst(values: number[]): tf.Tensor {
+  return cached(`i[${values.join(',')}]`, () => tf.tensor1d(values, 'int32'));
+}
+
+/** A 0-D int32 constant (an axis). */
+export function intScalar(value: number): tf.Tensor {
+  return cached(`i${value}`, () => tf.scalar(value, 'int32'));
+}
+
+/** A 0-D float32 constant. */
+export function scalarConst(value: number): tf.Tensor {
+  return cached(`f${value}`, () => tf.scalar(value, 'float32'));
+}
+
+/** [n] filled with `value`, uploaded once per (n, value) and kept. */
+export function filled(n: number, value: number): tf.Tensor {
+  return cached(`f${n}x${value}`, () => tf.fill([n], value, 'float32'));
+}
+
+/** sum(x²)/2 over every element, as a scalar. */
+export function l2Loss(x: tf.Tensor): tf.Tensor {
+  return run('L2Loss', [T()], [x]);
+}
+
+export function addN(xs: tf.Tensor[]): tf.Tensor {
+  if (xs.length === 1) return xs[0] as tf.Tensor;
+  return run('AddN', [T(), attr.int('N', xs.length)], xs);
+}
+
+/** TensorFlow's LayerNorm kernel from oneDNN (x86 builds): y = (x − mean)/sqrt(var + eps)·γ + β over the last axis of a 2-D x. */
+export function mklLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  return run('_MklLayerNorm', [T(), attr.float('epsilon', eps)], [x, gamma, beta]);
+}
+
+let mklLayerNormWorks: boolean | undefined;
+
+/** Whether this TensorFlow build has _MklLayerNorm (x86 with oneDNN; not the GPU or Arm builds). Probed once. */
+export function hasMklLayerNorm(): boolean {
+  if (mklLayerNormWorks === undefined) {
+    try {
+      const y = tf.tidy(() => mklLayerNorm(tf.tensor2d([1, 3], [1, 2]), tf.ones([2]), tf.zeros([2]), 0));
+      const v = y.dataSync();
+      y.dispose();
+      mklLayerNormWorks = Math.abs((v[0] as number) + 1) < 1e-3 && Math.abs((v[1] as number) - 1) < 1e-3;
+    } catch {
+      mklLayerNormWorks = false;
+    }
+  }
+  return mklLayerNormWorks;
+}
+
+// ------------------------------------------------------------ resource variables
+
+/**
+ * A TensorFlow resource variable: a buffer TensorFlow kernels update in place
+ * (ResourceApplyAdam). Anonymous, so it lives exactly as long as its handle.
+ */
+export class ResourceVar {
+  readonly handle: tf.Tensor;
+
+  constructor(readonly shape: number[]) {
+    this.handle = tf.tidy(() =>
+      tf.keep(
+        run(
+          'VarHandleOp',
+          // This shared_name asks TensorFlow for an anonymous resource, freed with its last handle (as tf.Variable in eager mode).
+          [attr.float32('dtype'), attr.shape('shape', shape), attr.string('container', ''), attr.string('shared_name', 'cd2c89b7-88b7-44c8-ad83-06c2a9158347')],
+          [],
+        ),
+      ),
+    );
+  }
+
+  assign(value: tf.Tensor): void {
+    runN('AssignVariableOp', [attr.float32('dtype'), attr.bool('validate_shape', false)], [this.handle, value], 0);
+  }
+
+  read(): tf.Tensor {
+    return run('ReadVariableOp', [attr.float32('dtype')], [this.handle]);
+  }
+
+  dispose(): void {
+    this.handle.dispose();
+  }
+}
+
+/**
+ * Adam in one kernel, in place (TensorFlow's ResourceApplyAdam):
+ *   m ← m + (g − m)(1 − β1);  v ← v + (g² − v)(1 − β2);  p ← p − α·m/(sqrt(v) + ε̂).
+ * The caller passes α and ε̂ with the bias corrections folded in (β-powers 0).
+ */
+export function applyAdam(p: ResourceVar, m: ResourceVar, v: ResourceVar, s: { alpha: tf.Scalar; beta1: tf.Scalar; beta2: tf.Scalar; eps: tf.Scalar; zero: tf.Scalar }, grad: tf.Tensor): void {
+  runN(
+    'ResourceApplyAdam',
+    [T(), attr.bool('use_locking', false), attr.bool('use_nesterov', false)],
+    [p.handle, m.handle, v.handle, s.zero, s.zero, s.alpha, s.beta1, s.beta2, s.eps, grad],
+    0,
+  );
+}

@@ -4,7 +4,7 @@ export * from './rng.js';
 export * from './tokenizer.js';
 export * from './batch.js';
 export * from './model.js';
-export { oneHot, tokenLogprobs, tidy } from './ops.js';
+export { oneHot, targetLogprobs, tokenLogprobs, tidy } from './ops.js';
 export * from './sampling.js';
 export * from './optim.js';
 export * from './schedule.js';

@@ -132,6 +132,11 @@ export function batchMatMul(a: tf.Tensor, b: tf.Tensor, adjX = false, adjY = fal
   return run('BatchMatMulV2', [T(), attr.bool('adj_x', adjX), attr.bool('adj_y', adjY)], [a, b]);
 }
 
+/** Swaps the last two axes of a rank-4 tensor. */
+export function transposeLast2(x: tf.Tensor): tf.Tensor {
+  return run('Transpose', [T(), attr.int32('Tperm')], [x, intConst([0, 1, 3, 2])]);
+}
+
 export function add(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   return run('AddV2', [T()], [a, b]);
 }
@@ -156,6 +161,28 @@ export function biasAddGrad(dy: tf.Tensor): tf.Tensor {
  */
 export function reshape(x: tf.Tensor, shape: number[]): tf.Tensor {
   return run('Reshape', [T(), attr.int32('Tshape')], [x, intConst(shape)]);
+}
+
+export function square(x: tf.Tensor): tf.Tensor {
+  return run('Square', [T()], [x]);
+}
+
+export function sigmoid(x: tf.Tensor): tf.Tensor {
+  return run('Sigmoid', [T()], [x]);
+}
+
+/** dy·y·(1 − y) for y = σ(x). */
+export function sigmoidGrad(y: tf.Tensor, dy: tf.Tensor): tf.Tensor {
+  return run('SigmoidGrad', [T()], [y, dy]);
+}
+
+export function neg(x: tf.Tensor): tf.Tensor {
+  return run('Neg', [T()], [x]);
+}
+
+/** [−log softmax(logits)[label], softmax − onehot] per row of logits [N, V], int32 labels [N]. */
+export function sparseSoftmaxCrossEntropy(logits: tf.Tensor, labels: tf.Tensor): tf.Tensor[] {
+  return runN('SparseSoftmaxCrossEntropyWithLogits', [T(), attr.int32('Tlabels')], [logits, labels], 2);
 }
 
 export function softmax(x: tf.Tensor): tf.Tensor {

@@ -75,9 +75,40 @@ const matMulNT = customGrad<[tf.Tensor, tf.Tensor]>((a, b, save) => {
   };
 });
 
+// Batched (attention) products: the gradient aᵀ·dy through BatchMatMulV2's
+// adj_x ran at half the speed of a plain product; (dyᵀ·a)ᵀ, adj_x on the
+// narrow operand and a transpose of the narrow result, is ~1.4× faster.
+const batchT = (x: tf.Tensor) => native.transposeLast2(x);
+
+const batchMatMulNN = customGrad<[tf.Tensor, tf.Tensor]>((a, b, save) => {
+  save([a, b]);
+  return {
+    value: native.batchMatMul(a, b),
+    gradFunc: (dy, saved) => {
+      const [sa, sb] = saved as [tf.Tensor, tf.Tensor];
+      return [native.batchMatMul(dy, sb, false, true), batchT(native.batchMatMul(dy, sa, true, false))];
+    },
+  };
+});
+
+const batchMatMulNT = customGrad<[tf.Tensor, tf.Tensor]>((a, b, save) => {
+  save([a, b]);
+  return {
+    value: native.batchMatMul(a, b, false, true),
+    gradFunc: (dy, saved) => {
+      const [sa, sb] = saved as [tf.Tensor, tf.Tensor];
+      // d(a·bᵀ)/db = dyᵀ·a = (aᵀ·dy)ᵀ
+      return [native.batchMatMul(dy, sb), batchT(native.batchMatMul(sa, dy, true, false))];
+    },
+  };
+});
+
 /** a·b (or a·bᵀ), same rank ≥ 2, fastest form for the active backend. */
 export function matmul<T extends tf.Tensor>(a: T, b: tf.Tensor, transposeB = false): T {
   if (onNode() && a.rank === 2 && b.rank === 2) return (transposeB ? matMulNT(a, b) : matMulNN(a, b)) as T;
+  if (onNode() && a.rank === 4 && b.rank === 4 && a.shape[0] === b.shape[0] && a.shape[1] === b.shape[1]) {
+    return (transposeB ? batchMatMulNT(a, b) : batchMatMulNN(a, b)) as T;
+  }
   if (!onWasm()) return tf.matMul(a, b, false, transposeB) as T;
   return matMulExplicitGrad(a, transposeB ? swapLast(b) : b) as T;
 }
@@ -151,7 +182,7 @@ const GELU_A = 0.044715;
  * x·σ(z) with z = 2c(x + a·x³), since ½(1 + tanh(u)) = σ(2u): six ops
  * forward and a fused backward pass instead of autodiff through each op.
  */
-export const gelu = customGrad<[tf.Tensor]>((x, save) => {
+const geluTfjs = customGrad<[tf.Tensor]>((x, save) => {
   const x2 = tf.square(x);
   const s = tf.sigmoid(tf.mul(x, tf.add(tf.mul(x2, 2 * GELU_C * GELU_A), 2 * GELU_C)));
   save([x, x2, s]);
@@ -165,7 +196,27 @@ export const gelu = customGrad<[tf.Tensor]>((x, save) => {
       return [tf.mul(dy, grad)];
     },
   };
-}) as (x: tf.Tensor2D) => tf.Tensor2D;
+});
+
+// The same with TensorFlow's kernels, the backward pass in six (SigmoidGrad
+// gives t·σ(1−σ) in one): dx = dy·σ + SigmoidGrad(σ, dy·x·z').
+const geluNative = customGrad<[tf.Tensor]>((x, save) => {
+  const x2 = native.square(x);
+  const s = native.sigmoid(native.mul(x, native.add(native.mul(x2, native.scalarConst(2 * GELU_C * GELU_A)), native.scalarConst(2 * GELU_C))));
+  save([x, x2, s]);
+  return {
+    value: native.mul(x, s),
+    gradFunc: (dy, saved) => {
+      const [sx, sx2, ss] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+      const dz = native.add(native.mul(sx2, native.scalarConst(6 * GELU_C * GELU_A)), native.scalarConst(2 * GELU_C));
+      return [native.add(native.mul(dy, ss), native.sigmoidGrad(ss, native.mul(native.mul(dy, sx), dz)))];
+    },
+  };
+});
+
+export function gelu(x: tf.Tensor2D): tf.Tensor2D {
+  return (onNode() ? geluNative(x) : geluTfjs(x)) as tf.Tensor2D;
+}
 
 /**
  * log softmax(logits)[target] per row: logits [N, V], targets one-hot [N, V]
@@ -185,6 +236,26 @@ export function tokenLogprobs(logits: tf.Tensor2D, targetsOneHot: tf.Tensor2D): 
         const probs = tf.exp(tf.sub(sz, slse));
         return [tf.mul(tf.sub(sy, probs), tf.expandDims(dy, -1))];
       },
+    };
+  });
+  return f(logits) as tf.Tensor1D;
+}
+
+/**
+ * log softmax(logits)[id] per row: logits [N, V], int32 ids [N] → [N]. On
+ * tfjs-node one TensorFlow kernel (SparseSoftmaxCrossEntropyWithLogits)
+ * gives the loss and its gradient together; elsewhere tokenLogprobs of the
+ * one-hot targets.
+ */
+export function targetLogprobs(logits: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor1D {
+  if (!onNode()) return tokenLogprobs(logits, oneHot(ids, logits.shape[1]));
+  const f = customGrad<[tf.Tensor]>((z, save) => {
+    const [loss, backprop] = native.sparseSoftmaxCrossEntropy(z, ids) as [tf.Tensor, tf.Tensor];
+    // backprop = softmax − onehot = −d(log-prob)/d(logits).
+    save([backprop]);
+    return {
+      value: native.neg(loss),
+      gradFunc: (dy, saved) => [native.mul(saved[0] as tf.Tensor, native.reshape(native.neg(dy), [-1, 1]))],
     };
   });
   return f(logits) as tf.Tensor1D;

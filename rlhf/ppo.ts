@@ -13,11 +13,13 @@
 // learning rates (as OpenRLHF's actor/critic), so the value loss needs no
 // coefficient and neither network's clipping or LR schedule affects the other.
 //
-// Old log-probs are recomputed with one forward pass rather than reused from
-// sampling: sampling computes them in float64 on the host from cached-decoding
-// logits, which agree with a forward pass only to float32 tolerance, and the
-// PPO ratio must be exactly 1 on the first minibatch. The difference is
-// reported as `logprobMismatch`.
+// Old log-probs and entropies come from the rollout itself: sampling computes
+// the policy's temperature-1 log-probs in float64 on the host from the
+// decoding logits, which agree with a forward pass to float32 tolerance
+// (the first update's ratio is 1 ± ~1e-6, far inside any clip range), so no
+// forward pass of the policy is spent on them. The difference to the first
+// update's forward pass is reported as `logprobMismatch`;
+// `recomputeOldLogprobs` restores the extra pass for an exactly-1 ratio.
 import * as tf from '@tensorflow/tfjs';
 import { batchTensors, buildBatch, encodePrompt, selectRows, type SequenceBatch } from './batch.js';
 import { restoreCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint.js';
@@ -70,6 +72,12 @@ export interface PpoConfig {
   earlyStopApproxKl?: number;
   /** default 1.0, both networks */
   maxGradNorm?: number;
+  /**
+   * Recompute old log-probs and entropies with a forward pass of the policy
+   * instead of taking them from the rollout (default false): the first
+   * update's ratio is then exactly 1, at the cost of one more forward pass.
+   */
+  recomputeOldLogprobs?: boolean;
   policyOptim: { schedule: LrSchedule; optimizer?: AdamWConfig };
   valueOptim: { schedule: LrSchedule; optimizer?: AdamWConfig };
 }
@@ -146,16 +154,25 @@ export interface PpoMetrics {
   responseLengthMean: number;
   /** Fraction of rows that emitted EOS. */
   finishedFraction: number;
-  /** max |sampling log-prob − forward-pass log-prob| over tokens. */
+  /**
+   * max |rollout log-prob − forward-pass log-prob| over tokens: against the
+   * first update's forward pass over its minibatch (or, with
+   * recomputeOldLogprobs, the whole batch's).
+   */
   logprobMismatch: number;
   updates: number;
   earlyStopped: boolean;
   policyLr: number;
   valueLr: number;
+  /** Generation with the KV cache (with its log-probs and entropies). */
   rolloutMs: number;
+  /** The reward function (a reward model's forward pass). */
   scoringMs: number;
-  /** Old-policy, reference and value forward passes. */
+  /** Reference and value forward passes (and the policy's, with recomputeOldLogprobs). */
   forwardMs: number;
+  /** Contrastive baseline, normalisation, KL shaping, GAE and whitening (host). */
+  advantageMs: number;
+  /** PPO epochs: forward, backward and AdamW for policy and critic. */
   updateMs: number;
   totalMs: number;
 }
@@ -217,8 +234,8 @@ export class PpoTrainer {
     const t0 = performance.now();
     const promptIds = prompts.map((p) => p.ids ?? encodePrompt(this.tokenizer, p.text));
 
-    // 1. Rollout with the KV cache.
-    const gen = await generate(this.policy, promptIds, this.sampleRng, cfg.generation);
+    // 1. Rollout with the KV cache; it also gives the old log-probs and entropies.
+    const gen = await generate(this.policy, promptIds, this.sampleRng, { ...cfg.generation, policyStats: true });
     const empty = gen.responses.findIndex((r) => r.length === 0);
     if (empty >= 0) throw new Error(`PPO: prompt "${prompts[empty]?.id}" leaves no room for a response in context ${this.policy.config.contextLength}`);
     const t1 = performance.now();
@@ -239,7 +256,16 @@ export class PpoTrainer {
     });
     const t2 = performance.now();
 
-    // 3. Contrastive baseline, normalisation, clipping (shaping.ts's order).
+    // 3. Reference log-probs and values: one forward pass each.
+    const batch = buildBatch(promptIds, gen.responses, this.policy.config.contextLength);
+    const old = cfg.recomputeOldLogprobs
+      ? await sequenceLogprobs(this.policy, batch, { entropies: true })
+      : { logprobs: gen.policyLogprobs as number[][], entropies: gen.entropies as number[][] };
+    const ref = await sequenceLogprobs(this.reference, batch);
+    const values = await sequenceValues(this.value, batch);
+    const t3 = performance.now();
+
+    // 4. Contrastive baseline, normalisation, clipping (shaping.ts's order).
     const baselineValues = prompts.map((p) => (cfg.rewardMode === 'contrastive' ? this.baselineFor(p) : undefined));
     const adjusted = scores.map((s, i) => {
       const b = baselineValues[i];
@@ -248,13 +274,6 @@ export class PpoTrainer {
     const norm = normalizeScores(adjusted, cfg.scoreNormalization ?? 'none', this.runningMoments);
     this.runningMoments = norm.state;
     const rewards = norm.scores.map((s) => clipReward(s, cfg.rewardClip));
-
-    // 4. Old log-probs, reference log-probs, values: one forward pass each.
-    const batch = buildBatch(promptIds, gen.responses, this.policy.config.contextLength);
-    const old = await sequenceLogprobs(this.policy, batch, { entropies: true });
-    const ref = await sequenceLogprobs(this.reference, batch);
-    const values = await sequenceValues(this.value, batch);
-    const t3 = performance.now();
 
     // 5. Per-token rewards, GAE, whitening.
     const beta = this.klController.value;
@@ -269,10 +288,11 @@ export class PpoTrainer {
     );
     const advantages = (cfg.whitenAdvantages ?? true) ? whiten(rawAdv) : rawAdv;
     const seqKl = shaped.map((s) => s.kl.reduce((a, b) => a + b, 0));
+    const t4 = performance.now();
 
     // 6. PPO epochs over shuffled minibatches.
-    const upd = await this.update(batch, old.logprobs, values, advantages, returns);
-    const t4 = performance.now();
+    const { firstLogprobs, ...upd } = await this.update(batch, old.logprobs, values, advantages, returns);
+    const t5 = performance.now();
 
     // 7. KL controller.
     const klMean = mean(seqKl);
@@ -280,7 +300,13 @@ export class PpoTrainer {
     this.iteration++;
 
     let mismatch = 0;
-    gen.logprobs.forEach((row, i) => row.forEach((lp, t) => (mismatch = Math.max(mismatch, Math.abs(lp - (old.logprobs[i]?.[t] as number))))));
+    if (cfg.recomputeOldLogprobs) {
+      (gen.policyLogprobs as number[][]).forEach((row, i) => row.forEach((lp, t) => (mismatch = Math.max(mismatch, Math.abs(lp - (old.logprobs[i]?.[t] as number))))));
+    } else {
+      for (const { row, logprobs } of firstLogprobs) {
+        logprobs.forEach((lp, t) => (mismatch = Math.max(mismatch, Math.abs(lp - (old.logprobs[row]?.[t] as number)))));
+      }
+    }
     const lengths = gen.responses.map((r) => r.length);
     const metrics: PpoMetrics = {
       iteration: this.iteration,
@@ -300,7 +326,8 @@ export class PpoTrainer {
       rolloutMs: t1 - t0,
       scoringMs: t2 - t1,
       forwardMs: t3 - t2,
-      updateMs: t4 - t3,
+      advantageMs: t4 - t3,
+      updateMs: t5 - t4,
       totalMs: performance.now() - t0,
     };
     const rollouts: RolloutRecord[] = samples.map((s, i) => {
@@ -331,7 +358,12 @@ export class PpoTrainer {
     oldValues: number[][],
     advantages: number[][],
     returns: number[][],
-  ): Promise<Pick<PpoMetrics, 'clipFrac' | 'approxKl' | 'policyLoss' | 'valueLoss' | 'valueClipFrac' | 'policyGradNorm' | 'valueGradNorm' | 'updates' | 'earlyStopped' | 'policyLr' | 'valueLr'>> {
+  ): Promise<
+    Pick<PpoMetrics, 'clipFrac' | 'approxKl' | 'policyLoss' | 'valueLoss' | 'valueClipFrac' | 'policyGradNorm' | 'valueGradNorm' | 'updates' | 'earlyStopped' | 'policyLr' | 'valueLr'> & {
+      /** The first update's forward-pass log-probs of its rows (before any update), ragged. */
+      firstLogprobs: { row: number; logprobs: number[] }[];
+    }
+  > {
     const cfg = this.config;
     const B = batch.batchSize;
     const R = batch.responseLen;
@@ -351,6 +383,7 @@ export class PpoTrainer {
     let earlyStopped = false;
     let policyLr = 0;
     let valueLr = 0;
+    let firstLogprobs: { row: number; logprobs: number[] }[] = [];
     const clipRange = cfg.clipRange ?? 0.2;
     const valueClip = cfg.valueClipRange ?? 0.2;
     const maxNorm = cfg.maxGradNorm ?? 1.0;
@@ -378,6 +411,7 @@ export class PpoTrainer {
             const { logprobs } = responseLogprobs(this.policy, sub);
             const r = policyLoss(logprobs, oldLp, adv, mask, clipRange);
             pDiag = [tf.keep(r.clipFrac), tf.keep(r.approxKl)];
+            if (updates === 0) pDiag.push(tf.keep(tf.reshape(logprobs, [-1])));
             return r.loss;
           }, this.policy.params);
           const pNorm = this.policyOptimizer.apply(pg.grads, policyLr, { maxGradNorm: maxNorm });
@@ -390,13 +424,18 @@ export class PpoTrainer {
             return r.loss;
           }, this.value.params);
           const vNorm = this.valueOptimizer.apply(vg.grads, valueLr, { maxGradNorm: maxNorm });
-          // [policyLoss, clipFrac, approxKl, valueLoss, valueClipFrac, pNorm, vNorm]
-          const out = tf.stack([pg.value, ...pDiag, vg.value, ...vDiag, pNorm, vNorm]);
+          // [policyLoss, clipFrac, approxKl, valueLoss, valueClipFrac, pNorm, vNorm, (first update: its log-probs)]
+          const out = tf.concat([tf.stack([pg.value, pDiag[0] as tf.Tensor, pDiag[1] as tf.Tensor, vg.value, ...vDiag, pNorm, vNorm]), ...pDiag.slice(2)]);
           tf.dispose([...pDiag, ...vDiag]);
           return out;
         });
-        const [pl, cf, ak, vl, vcf, pn, vn] = Array.from(await stats.data()) as number[];
+        const all = (await stats.data()) as Float32Array;
         stats.dispose();
+        const [pl, cf, ak, vl, vcf, pn, vn] = Array.from(all.subarray(0, 7));
+        if (updates === 0) {
+          const lp = all.subarray(7);
+          firstLogprobs = idx.map((row, i) => ({ row, logprobs: Array.from(lp.subarray(i * R, i * R + (sub.responseLengths[i] as number))) }));
+        }
         sums.policyLoss += pl as number;
         sums.clipFrac += cf as number;
         sums.approxKl += ak as number;
@@ -424,6 +463,7 @@ export class PpoTrainer {
       earlyStopped,
       policyLr,
       valueLr,
+      firstLogprobs,
     };
   }
 

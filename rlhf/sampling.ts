@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import { batchTensors, buildBatch, type SequenceBatch } from './batch.js';
 import { attentionBias, InferenceSession } from './inference.js';
 import { disposeCache, responseHidden, type KVCache, type PolicyModel, type ValueModel } from './model.js';
-import { entropyFromLogits, oneHot, tidy, tokenLogprobs } from './ops.js';
+import { entropyFromLogits, targetLogprobs, tidy } from './ops.js';
 import type { Rng } from './rng.js';
 import { EOS, PAD } from './tokenizer.js';
 
@@ -27,6 +27,12 @@ export interface GenerateOptions {
   topP?: number;
   /** Stop a row when it emits this token (default EOS); the token is kept in the response. */
   eosId?: number;
+  /**
+   * Also return the policy's own (temperature 1) log-prob of each sampled
+   * token and the entropy of its distribution, from the same logits (PPO's
+   * old log-probs, without another forward pass).
+   */
+  policyStats?: boolean;
 }
 
 export interface GenerateResult {
@@ -44,6 +50,10 @@ export interface GenerateResult {
   samplingLogprobs: number[][];
   /** Whether each row emitted EOS (false: cut by maxNewTokens). */
   finished: boolean[];
+  /** With `policyStats`: log π(token) at temperature 1, float64 on the host from the decoding logits. */
+  policyLogprobs?: number[][];
+  /** With `policyStats`: entropy of π (temperature 1) at each sampled position. */
+  entropies?: number[][];
 }
 
 /**
@@ -62,7 +72,8 @@ export async function generate(model: PolicyModel, prompts: number[][], rng: Rng
   const logprobs: number[][] = prompts.map(() => []);
   const samplingLogprobs: number[][] = prompts.map(() => []);
   const finished = new Array<boolean>(B).fill(false);
-  if (maxNew <= 0) return { responses, logprobs, samplingLogprobs, finished };
+  const stats = opts.policyStats ? { policyLogprobs: prompts.map((): number[] => []), entropies: prompts.map((): number[] => []) } : undefined;
+  if (maxNew <= 0) return { responses, logprobs, samplingLogprobs, finished, ...stats };
 
   // Key mask over every column the cache will hold: prompt pads are 0, and
   // generated columns 1 (a finished row's later columns only feed that row).
@@ -104,11 +115,17 @@ export async function generate(model: PolicyModel, prompts: number[][], rng: Rng
       for (let i = 0; i < B; i++) {
         positions[i] = (prefill.promptLengths[i] as number) + s;
         if (finished[i]) continue;
-        const pick = sampleRow(host.subarray(i * V, (i + 1) * V), rng, opts);
+        const row = host.subarray(i * V, (i + 1) * V);
+        const pick = sampleRow(row, rng, opts);
         next[i] = pick.token;
         (responses[i] as number[]).push(pick.token);
         (logprobs[i] as number[]).push(pick.logprob);
         (samplingLogprobs[i] as number[]).push(pick.samplingLogprob);
+        if (stats) {
+          const { lse, entropy } = softmaxStats(row);
+          (stats.policyLogprobs[i] as number[]).push((row[pick.token] as number) - lse);
+          (stats.entropies[i] as number[]).push(entropy);
+        }
         if (pick.token === eos) finished[i] = true;
       }
       if (s === maxNew - 1 || finished.every(Boolean)) break;
@@ -126,7 +143,23 @@ export async function generate(model: PolicyModel, prompts: number[][], rng: Rng
     if (cache) disposeCache(cache);
     session.dispose();
   }
-  return { responses, logprobs, samplingLogprobs, finished };
+  return { responses, logprobs, samplingLogprobs, finished, ...stats };
+}
+
+/** log Σ exp(logits) and the entropy of softmax(logits), in float64. */
+export function softmaxStats(logits: ArrayLike<number>): { lse: number; entropy: number } {
+  let max = -Infinity;
+  for (let j = 0; j < logits.length; j++) max = Math.max(max, logits[j] as number);
+  let z = 0;
+  let zl = 0;
+  for (let j = 0; j < logits.length; j++) {
+    const l = (logits[j] as number) - max;
+    const e = Math.exp(l);
+    z += e;
+    zl += e * l;
+  }
+  // H = −Σ p·(l − max − log z) = log z − Σ p·(l − max)
+  return { lse: max + Math.log(z), entropy: Math.log(z) - zl / z };
 }
 
 interface Pick {
@@ -219,8 +252,7 @@ export async function sequenceLogprobs(
   const [lp, ent] = tf.tidy(() => {
     const { hidden } = model.forward(batchTensors(batch));
     const logits = model.logits(responseHidden(hidden, B, P, R, model.config.dModel)); // [B·R, V]
-    const targets = oneHot(tf.tensor1d(batch.responseIds, 'int32'), model.config.vocabSize);
-    const out: tf.Tensor[] = [tokenLogprobs(logits, targets)];
+    const out: tf.Tensor[] = [targetLogprobs(logits, tf.tensor1d(batch.responseIds, 'int32'))];
     if (opts.entropies) out.push(entropyFromLogits(logits));
     return out;
   }) as [tf.Tensor, tf.Tensor | undefined];

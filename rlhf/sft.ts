@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { buildBatch, batchTensors, encodePrompt, encodeResponse, type SequenceBatch } from './batch.js';
 import { responseHidden, type PolicyModel } from './model.js';
-import { oneHot, tokenLogprobs } from './ops.js';
+import { targetLogprobs } from './ops.js';
 import { AdamW, namedGrads, type AdamWConfig } from './optim.js';
 import { lrAt, type LrSchedule } from './schedule.js';
 import type { Tokenizer } from './tokenizer.js';
@@ -32,8 +32,7 @@ export function responseLogprobs(model: PolicyModel, batch: SequenceBatch): { lo
   const { batchSize: B, promptLen: P, responseLen: R } = batch;
   const { hidden } = model.forward(batchTensors(batch));
   const logits = model.logits(responseHidden(hidden, B, P, R, model.config.dModel)); // [B·R, V]
-  const targets = oneHot(tf.tensor1d(batch.responseIds, 'int32'), model.config.vocabSize);
-  return { logprobs: tf.reshape(tokenLogprobs(logits, targets), [B, R]), logits };
+  return { logprobs: tf.reshape(targetLogprobs(logits, tf.tensor1d(batch.responseIds, 'int32')), [B, R]), logits };
 }
 
 /** Mean negative log-likelihood per response token (masked). Call inside a tidy. */

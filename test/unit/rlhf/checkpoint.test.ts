@@ -108,7 +108,7 @@ function disposePpo(t: PpoTrainer): void {
 
 /** Metrics minus wall-clock timings. */
 function numbers(m: PpoMetrics): Partial<PpoMetrics> {
-  const { rolloutMs: _r, scoringMs: _s, forwardMs: _f, updateMs: _u, totalMs: _t, ...rest } = m;
+  const { rolloutMs: _r, scoringMs: _s, forwardMs: _f, advantageMs: _a, updateMs: _u, totalMs: _t, ...rest } = m;
   return rest;
 }
 

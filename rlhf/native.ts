@@ -17,6 +17,8 @@ import * as tf from '@tensorflow/tfjs';
 interface Binding {
   TF_FLOAT: number;
   TF_INT32: number;
+  createTensor(shape: number[], dtype: number, values: Float32Array | Int32Array): number;
+  executeOp(name: string, attrs: OpAttr[], inputIds: number[], numOutputs: number): unknown[];
   TF_ATTR_STRING: number;
   TF_ATTR_INT: number;
   TF_ATTR_FLOAT: number;
@@ -34,9 +36,20 @@ export interface OpAttr {
 
 interface NodeBackend {
   binding: Binding;
-  executeSingleOutput(name: string, attrs: OpAttr[], inputs: tf.Tensor[]): tf.Tensor;
-  executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: tf.Tensor[], numOutputs: number): tf.Tensor[];
+  getInputTensorIds(tensors: tf.Tensor[]): number[];
+  createOutputTensor(metadata: unknown): tf.Tensor;
 }
+
+/**
+ * A constant held by TensorFlow alone (shapes, axes, scalars that ops take
+ * as tensors): uploaded once per process, outside tfjs's tensor registry, so
+ * it neither costs an upload per call nor shows in tf.memory().
+ */
+export interface Const {
+  readonly constId: number;
+}
+
+export type Input = tf.Tensor | Const;
 
 let counted = 0;
 
@@ -69,16 +82,22 @@ export const attr = {
   shape: (name: string, value: number[]): OpAttr => ({ name, type: be().binding.TF_ATTR_SHAPE, value }),
 };
 
-/** Runs one TensorFlow op with one output. */
-export function run(op: string, attrs: OpAttr[], inputs: tf.Tensor[]): tf.Tensor {
+function inputIds(b: NodeBackend, inputs: Input[]): number[] {
+  return inputs.map((x) => ('constId' in x ? x.constId : (b.getInputTensorIds([x])[0] as number)));
+}
+
+/** Runs one TensorFlow op with one output (what tfjs-node's executeSingleOutput does, constants allowed). */
+export function run(op: string, attrs: OpAttr[], inputs: Input[]): tf.Tensor {
   counted++;
-  return be().executeSingleOutput(op, attrs, inputs);
+  const b = be();
+  return b.createOutputTensor(b.binding.executeOp(op, attrs, inputIds(b, inputs), 1)[0]);
 }
 
 /** Runs one TensorFlow op with `n` outputs (0 for ops that only have effects). */
-export function runN(op: string, attrs: OpAttr[], inputs: tf.Tensor[], n: number): tf.Tensor[] {
+export function runN(op: string, attrs: OpAttr[], inputs: Input[], n: number): tf.Tensor[] {
   counted++;
-  return be().executeMultipleOutputs(op, attrs, inputs, n);
+  const b = be();
+  return b.binding.executeOp(op, attrs, inputIds(b, inputs), n).map((m) => b.createOutputTensor(m));
 }
 
 // ------------------------------------------------------------ small helpers
@@ -137,11 +156,11 @@ export function transposeLast2(x: tf.Tensor): tf.Tensor {
   return run('Transpose', [T(), attr.int32('Tperm')], [x, intConst([0, 1, 3, 2])]);
 }
 
-export function add(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+export function add(a: Input, b: Input): tf.Tensor {
   return run('AddV2', [T()], [a, b]);
 }
 
-export function mul(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+export function mul(a: Input, b: Input): tf.Tensor {
   return run('Mul', [T()], [a, b]);
 }
 
@@ -194,37 +213,36 @@ export function sum0(x: tf.Tensor): tf.Tensor {
   return run('Sum', [T(), attr.int32('Tidx'), attr.bool('keep_dims', false)], [x, intConst([0])]);
 }
 
-// Small constants (shapes, axes, scalars) that op calls take as tensors:
-// uploaded once per process and kept, instead of once per call.
-const consts = new Map<string, tf.Tensor>();
+const consts = new Map<string, Const>();
 
-function cached(key: string, make: () => tf.Tensor): tf.Tensor {
-  let t = consts.get(key);
-  if (!t) {
-    t = tf.keep(make());
-    consts.set(key, t);
+function cached(key: string, shape: number[], values: Float32Array | Int32Array): Const {
+  let c = consts.get(key);
+  if (!c) {
+    const binding = be().binding;
+    c = { constId: binding.createTensor(shape, values instanceof Int32Array ? binding.TF_INT32 : binding.TF_FLOAT, values) };
+    consts.set(key, c);
   }
-  return t;
+  return c;
 }
 
 /** A 1-D int32 constant. */
-export function intConst(values: number[]): tf.Tensor {
-  return cached(`i[${values.join(',')}]`, () => tf.tensor1d(values, 'int32'));
+export function intConst(values: number[]): Const {
+  return cached(`i[${values.join(',')}]`, [values.length], Int32Array.from(values));
 }
 
 /** A 0-D int32 constant (an axis). */
-export function intScalar(value: number): tf.Tensor {
-  return cached(`i${value}`, () => tf.scalar(value, 'int32'));
+export function intScalar(value: number): Const {
+  return cached(`i${value}`, [], Int32Array.of(value));
 }
 
 /** A 0-D float32 constant. */
-export function scalarConst(value: number): tf.Tensor {
-  return cached(`f${value}`, () => tf.scalar(value, 'float32'));
+export function scalarConst(value: number): Const {
+  return cached(`f${value}`, [], Float32Array.of(value));
 }
 
-/** [n] filled with `value`, uploaded once per (n, value) and kept. */
-export function filled(n: number, value: number): tf.Tensor {
-  return cached(`f${n}x${value}`, () => tf.fill([n], value, 'float32'));
+/** [n] filled with `value`. */
+export function filled(n: number, value: number): Const {
+  return cached(`f${n}x${value}`, [n], new Float32Array(n).fill(value));
 }
 
 /** sum(x²)/2 over every element, as a scalar. */
@@ -238,7 +256,7 @@ export function addN(xs: tf.Tensor[]): tf.Tensor {
 }
 
 /** TensorFlow's LayerNorm kernel from oneDNN (x86 builds): y = (x − mean)/sqrt(var + eps)·γ + β over the last axis of a 2-D x. */
-export function mklLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+export function mklLayerNorm(x: tf.Tensor, gamma: Input, beta: Input, eps: number): tf.Tensor {
   return run('_MklLayerNorm', [T(), attr.float('epsilon', eps)], [x, gamma, beta]);
 }
 

@@ -20,7 +20,7 @@ import * as native from './native.js';
 import { tidy } from './ops.js';
 
 /** Weights for decoding: folded ones owned by the session, the rest the model's own. */
-interface Layer {
+export interface Layer {
   wqkv: tf.Tensor; // [d, 3d], γ1-scaled rows, q columns scaled by 1/sqrt(hd)
   bqkv: tf.Tensor; // [3d]
   wo: tf.Tensor;
@@ -75,26 +75,36 @@ const tfjsKernels: Kernels = {
 };
 
 function nativeKernels(): Kernels {
-  const T = () => native.attr.float32();
-  const i32 = (name: string) => native.attr.int32(name);
+  const { attr } = native;
+  const T = attr.float32();
+  const i32 = (name: string) => attr.int32(name);
   const mkl = native.hasMklLayerNorm();
   const scalar = (v: number) => native.scalarConst(v);
+  // Attribute lists built once per session (the binding only reads them).
+  const a = {
+    T: [T],
+    transpose: [T, i32('Tperm')],
+    split3: [T, i32('Tlen'), attr.int('num_split', 3)],
+    concat2: [T, attr.int('N', 2), i32('Tidx')],
+    mean: [T, i32('Tidx'), attr.bool('keep_dims', true)],
+    gather: [attr.float32('Tparams'), i32('Tindices'), i32('Taxis'), attr.int('batch_dims', 0)],
+  };
   return {
     linear: (x, w, b) => native.linear(x, w, b),
-    add: (a, b) => native.add(a, b),
+    add: (x, y) => native.run('AddV2', a.T, [x, y]),
     reshape: (x, s) => native.reshape(x, s),
-    transpose0213: (x) => native.run('Transpose', [T(), i32('Tperm')], [x, native.intConst([0, 2, 1, 3])]),
+    transpose0213: (x) => native.run('Transpose', a.transpose, [x, native.intConst([0, 2, 1, 3])]),
     split3: (x) => {
       const n = (x.shape[1] as number) / 3;
-      return native.runN('SplitV', [T(), i32('Tlen'), native.attr.int('num_split', 3)], [x, native.intConst([n, n, n]), native.intScalar(1)], 3);
+      return native.runN('SplitV', a.split3, [x, native.intConst([n, n, n]), native.intScalar(1)], 3);
     },
-    concatTime: (a, b) => native.run('ConcatV2', [T(), native.attr.int('N', 2), i32('Tidx')], [a, b, native.intScalar(2)]),
-    bmmNT: (a, b) => native.batchMatMul(a, b, false, true),
-    bmm: (a, b) => native.batchMatMul(a, b),
-    softmax: (x) => native.softmax(x),
+    concatTime: (x, y) => native.run('ConcatV2', a.concat2, [x, y, native.intScalar(2)]),
+    bmmNT: (x, y) => native.batchMatMul(x, y, false, true),
+    bmm: (x, y) => native.batchMatMul(x, y),
+    softmax: (x) => native.run('Softmax', a.T, [x]),
     gelu: (x) => {
-      const z = native.mul(x, native.add(native.mul(native.run('Square', [T()], [x]), scalar(2 * GELU_C * GELU_A)), scalar(2 * GELU_C)));
-      return native.mul(x, native.run('Sigmoid', [T()], [z]));
+      const z = native.mul(x, native.add(native.mul(native.run('Square', a.T, [x]), scalar(2 * GELU_C * GELU_A)), scalar(2 * GELU_C)));
+      return native.mul(x, native.run('Sigmoid', a.T, [z]));
     },
     normalize: mkl
       ? (x, eps) => {
@@ -102,13 +112,12 @@ function nativeKernels(): Kernels {
           return native.mklLayerNorm(x, native.filled(d, 1), native.filled(d, 0), eps);
         }
       : (x, eps) => {
-          const mean = (t: tf.Tensor) => native.run('Mean', [T(), i32('Tidx'), native.attr.bool('keep_dims', true)], [t, native.intScalar(-1)]);
-          const xc = native.run('Sub', [T()], [x, mean(x)]);
-          const v = mean(native.run('Square', [T()], [xc]));
-          return native.mul(xc, native.run('Rsqrt', [T()], [native.add(v, scalar(eps))]));
+          const mean = (t: tf.Tensor) => native.run('Mean', a.mean, [t, native.intScalar(-1)]);
+          const xc = native.run('Sub', a.T, [x, mean(x)]);
+          const v = mean(native.run('Square', a.T, [xc]));
+          return native.mul(xc, native.run('Rsqrt', a.T, [native.add(v, scalar(eps))]));
         },
-    gather: (table, ids) =>
-      native.run('GatherV2', [native.attr.float32('Tparams'), i32('Tindices'), i32('Taxis'), native.attr.int('batch_dims', 0)], [table, ids, native.intScalar(0)]),
+    gather: (table, ids) => native.run('GatherV2', a.gather, [table, ids, native.intScalar(0)]),
   };
 }
 
@@ -170,6 +179,11 @@ export class InferenceSession {
 
   private owned(): tf.Tensor[] {
     return [...this.layers.flatMap((w) => [w.wqkv, w.bqkv, w.wfc, w.bfc]), this.wlogits, this.blogits];
+  }
+
+  /** The prepared weights (owned by the session or the model: do not dispose). */
+  weights(): { layers: readonly Readonly<Layer>[]; wte: tf.Tensor; wpe: tf.Tensor; wlogits: tf.Tensor; blogits: tf.Tensor; config: ResolvedConfig } {
+    return { layers: this.layers, wte: this.wte, wpe: this.wpe, wlogits: this.wlogits, blogits: this.blogits, config: this.cfg };
   }
 
   /** False once any of the model's weights has been reassigned (training, copyFrom, a checkpoint). */

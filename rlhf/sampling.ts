@@ -11,7 +11,9 @@
 // cumulative sum, search, gathers).
 import * as tf from '@tensorflow/tfjs';
 import { batchTensors, buildBatch, type SequenceBatch } from './batch.js';
+import { NativeDecoder } from './decode-native.js';
 import { attentionBias, InferenceSession } from './inference.js';
+import { nodeBackend } from './native.js';
 import { disposeCache, responseHidden, type KVCache, type PolicyModel, type ValueModel } from './model.js';
 import { entropyFromLogits, targetLogprobs, tidy } from './ops.js';
 import type { Rng } from './rng.js';
@@ -75,41 +77,12 @@ export async function generate(model: PolicyModel, prompts: number[][], rng: Rng
   const stats = opts.policyStats ? { policyLogprobs: prompts.map((): number[] => []), entropies: prompts.map((): number[] => []) } : undefined;
   if (maxNew <= 0) return { responses, logprobs, samplingLogprobs, finished, ...stats };
 
-  // Key mask over every column the cache will hold: prompt pads are 0, and
-  // generated columns 1 (a finished row's later columns only feed that row).
-  // Decoding steps need an attention bias only when some prompt is padded.
-  const padded = prefill.attentionMask.some((m) => m === 0);
-  const width = P + maxNew;
-  const keyMask = new Float32Array(B * width).fill(1);
-  for (let i = 0; i < B; i++) keyMask.set(prefill.attentionMask.subarray(i * P, (i + 1) * P), i * width);
-  const maskFor = (Tk: number) => {
-    const m = new Float32Array(B * Tk);
-    for (let i = 0; i < B; i++) m.set(keyMask.subarray(i * width, i * width + Tk), i * Tk);
-    return m;
-  };
-
-  const session = new InferenceSession(model);
-  let logits: tf.Tensor | undefined;
-  let cache: KVCache | undefined;
+  const decoder = nodeBackend() ? nativeDecoder(model, prefill, maxNew) : tfjsDecoder(model, prefill, maxNew);
   try {
-    ({ logits, cache } = tidy(() => {
-      const bias = attentionBias(prefill.attentionMask, B, P, 0);
-      const out = session.forward(
-        tf.tensor1d(prefill.inputIds, 'int32'),
-        tf.tensor1d(prefill.positions, 'int32'),
-        B,
-        P,
-        bias && tf.tensor4d(bias, [B, 1, P, P]),
-      );
-      // Each row's last prompt position predicts its first response token.
-      const last = tf.gather(out.hidden, tf.tensor1d(Int32Array.from({ length: B }, (_, i) => i * P + P - 1), 'int32'));
-      return { logits: session.logits(last), cache: out.cache };
-    }));
+    let host = decoder.prefill();
     const next = new Int32Array(B);
     const positions = new Int32Array(B);
     for (let s = 0; s < maxNew; s++) {
-      const host = (await logits.data()) as Float32Array;
-      logits.dispose();
       next.fill(PAD);
       const V = host.length / B;
       for (let i = 0; i < B; i++) {
@@ -129,19 +102,12 @@ export async function generate(model: PolicyModel, prompts: number[][], rng: Rng
         if (pick.token === eos) finished[i] = true;
       }
       if (s === maxNew - 1 || finished.every(Boolean)) break;
-      const old: KVCache = cache;
-      const Tk = old.length + 1;
-      ({ logits, cache } = tidy(() => {
-        const bias = padded ? attentionBias(maskFor(Tk), B, 1, Tk - 1) : null;
-        const out = session.forward(tf.tensor1d(next, 'int32'), tf.tensor1d(positions, 'int32'), B, 1, bias && tf.tensor4d(bias, [B, 1, 1, Tk]), old);
-        return { logits: session.logits(out.hidden), cache: out.cache };
-      }));
-      disposeCache(old);
+      host = decoder.step(next, positions, P + s);
+      // Let the event loop run between tokens (heartbeats, timers).
+      if (s % 16 === 15) await new Promise((r) => setImmediate(r));
     }
   } finally {
-    if (logits && !logits.isDisposed) logits.dispose();
-    if (cache) disposeCache(cache);
-    session.dispose();
+    decoder.dispose();
   }
   return { responses, logprobs, samplingLogprobs, finished, ...stats };
 }
@@ -160,6 +126,98 @@ export function softmaxStats(logits: ArrayLike<number>): { lse: number; entropy:
   }
   // H = −Σ p·(l − max − log z) = log z − Σ p·(l − max)
   return { lse: max + Math.log(z), entropy: Math.log(z) - zl / z };
+}
+
+/** One decoding loop: the prompt pass, then one token per row per step; each returns the logits [B, V] on the host. */
+interface Decoder {
+  prefill(): Float32Array;
+  /** Feeds `tokens` at cache column t (position ids per row). */
+  step(tokens: Int32Array, positions: Int32Array, t: number): Float32Array;
+  dispose(): void;
+}
+
+/**
+ * Key mask over every column the cache will hold: prompt pads are 0, and
+ * generated columns 1 (a finished row's later columns only feed that row).
+ * Null when no prompt is padded (decoding steps then need no mask).
+ */
+function cacheKeyMask(prefill: SequenceBatch, width: number): Float32Array | null {
+  if (!prefill.attentionMask.some((m) => m === 0)) return null;
+  const B = prefill.batchSize;
+  const P = prefill.promptLen;
+  const keyMask = new Float32Array(B * width).fill(1);
+  for (let i = 0; i < B; i++) keyMask.set(prefill.attentionMask.subarray(i * P, (i + 1) * P), i * width);
+  return keyMask;
+}
+
+/** Additive bias [B, 1, 1, t + 1] for the step that appends column t, or null when no key is masked. */
+function stepBias(keyMask: Float32Array | null, B: number, width: number, t: number): Float32Array | null {
+  if (!keyMask) return null;
+  const m = new Float32Array(B * (t + 1));
+  for (let i = 0; i < B; i++) m.set(keyMask.subarray(i * width, i * width + t + 1), i * (t + 1));
+  return attentionBias(m, B, 1, t);
+}
+
+/** tfjs-node: the loop on TensorFlow handles (decode-native.ts). */
+function nativeDecoder(model: PolicyModel, prefill: SequenceBatch, maxNew: number): Decoder {
+  const B = prefill.batchSize;
+  const P = prefill.promptLen;
+  const width = P + maxNew;
+  const keyMask = cacheKeyMask(prefill, width);
+  const session = new InferenceSession(model);
+  const decoder = new NativeDecoder(session, B);
+  return {
+    prefill: () => decoder.prefill(prefill.inputIds, prefill.positions, P, attentionBias(prefill.attentionMask, B, P, 0)),
+    step: (tokens, positions, t) => decoder.step(tokens, positions, t, stepBias(keyMask, B, width, t)),
+    dispose: () => {
+      decoder.dispose();
+      session.dispose();
+    },
+  };
+}
+
+/** Other backends: InferenceSession's tfjs ops, the cache grown by concatenation. */
+function tfjsDecoder(model: PolicyModel, prefill: SequenceBatch, maxNew: number): Decoder {
+  const B = prefill.batchSize;
+  const P = prefill.promptLen;
+  const width = P + maxNew;
+  const keyMask = cacheKeyMask(prefill, width);
+  const session = new InferenceSession(model);
+  let cache: KVCache | undefined;
+  const read = (logits: tf.Tensor) => {
+    const host = logits.dataSync() as Float32Array;
+    logits.dispose();
+    return host;
+  };
+  return {
+    prefill: () => {
+      const out = tidy(() => {
+        const bias = attentionBias(prefill.attentionMask, B, P, 0);
+        const f = session.forward(tf.tensor1d(prefill.inputIds, 'int32'), tf.tensor1d(prefill.positions, 'int32'), B, P, bias && tf.tensor4d(bias, [B, 1, P, P]));
+        // Each row's last prompt position predicts its first response token.
+        const last = tf.gather(f.hidden, tf.tensor1d(Int32Array.from({ length: B }, (_, i) => i * P + P - 1), 'int32'));
+        return { logits: session.logits(last), cache: f.cache };
+      });
+      cache = out.cache;
+      return read(out.logits);
+    },
+    step: (tokens, positions, t) => {
+      const old = cache as KVCache;
+      const out = tidy(() => {
+        const b = stepBias(keyMask, B, width, t);
+        const bias = b && tf.tensor4d(b, [B, 1, 1, t + 1]);
+        const f = session.forward(tf.tensor1d(tokens, 'int32'), tf.tensor1d(positions, 'int32'), B, 1, bias, old);
+        return { logits: session.logits(f.hidden), cache: f.cache };
+      });
+      disposeCache(old);
+      cache = out.cache;
+      return read(out.logits);
+    },
+    dispose: () => {
+      if (cache) disposeCache(cache);
+      session.dispose();
+    },
+  };
 }
 
 interface Pick {

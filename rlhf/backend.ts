@@ -4,6 +4,7 @@
 import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
+import { dataParallelRanks } from './parallel/pool.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export type BackendPreference = 'auto' | BackendName;
@@ -11,7 +12,11 @@ export type BackendPreference = 'auto' | BackendName;
 export interface BackendInfo {
   /** The tfjs backend that runs every op: recorded with every result. */
   name: BackendName;
-  /** Threads the backend really uses (wasm in Node is single-threaded). */
+  /**
+   * Threads the backend really uses: TensorFlow's intra-op pool on
+   * tensorflow; on wasm and cpu (single-threaded kernels) the data-parallel
+   * worker threads of parallel/pool.ts (CRLHF_THREADS, default the cores).
+   */
   threads: number;
   tfVersion: string;
   /** Which package provided it and why others were skipped. */
@@ -116,11 +121,12 @@ async function activateWasm(): Promise<BackendInfo> {
   if (!(await tf.setBackend('wasm'))) throw new Error("backend 'wasm' failed to initialise");
   await tf.ready();
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+  const ranks = dataParallelRanks();
   return {
     name: 'wasm',
-    threads: wasm.getThreadsCount(),
+    threads: ranks,
     tfVersion: tf.version.tfjs,
-    detail: `@tensorflow/tfjs-backend-wasm${simd ? ' (SIMD)' : ' (no SIMD)'}`,
+    detail: `@tensorflow/tfjs-backend-wasm${simd ? ' (SIMD)' : ' (no SIMD)'}, ${ranks > 1 ? `data-parallel over ${ranks} threads` : 'one thread'}`,
   };
 }
 
@@ -133,5 +139,6 @@ async function activateCpu(): Promise<BackendInfo> {
   tf.env().set('PROD', true);
   tf.tidy(() => tf.scalar(0));
   tf.env().set('PROD', prod);
-  return { name: 'cpu', threads: 1, tfVersion: tf.version.tfjs, detail: 'pure-JS cpu backend' };
+  const ranks = dataParallelRanks();
+  return { name: 'cpu', threads: ranks, tfVersion: tf.version.tfjs, detail: `pure-JS cpu backend, ${ranks > 1 ? `data-parallel over ${ranks} threads` : 'one thread'}` };
 }

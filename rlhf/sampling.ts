@@ -14,6 +14,8 @@ import { batchTensors, buildBatch, type SequenceBatch } from './batch.js';
 import { NativeDecoder } from './decode-native.js';
 import { attentionBias, InferenceSession } from './inference.js';
 import { nodeBackend } from './native.js';
+import { shardRanges, workerPool } from './parallel/pool.js';
+import type { JobResult } from './parallel/protocol.js';
 import { disposeCache, responseHidden, type KVCache, type PolicyModel, type ValueModel } from './model.js';
 import { entropyFromLogits, targetLogprobs, tidy } from './ops.js';
 import type { Rng } from './rng.js';
@@ -63,8 +65,42 @@ export interface GenerateResult {
  * one prefill pass and one cached step per new token. Rows are left-padded
  * (batch.ts); finished rows are fed PAD and ignored. The response length is
  * capped so prompt + response fits the model's context.
+ *
+ * Each row samples from its own stream, forked from `rng` (which advances by
+ * one draw per call), so a row's samples do not depend on which rows share
+ * its batch: on the single-threaded backends the rows are split over the
+ * data-parallel workers (parallel/pool.ts) with the same results.
  */
 export async function generate(model: PolicyModel, prompts: number[][], rng: Rng, opts: GenerateOptions): Promise<GenerateResult> {
+  const base = rng.fork('generate');
+  rng.next();
+  const rngs = prompts.map((_, i) => base.fork(`row ${i}`));
+  const pool = prompts.length >= 2 ? await workerPool() : undefined;
+  if (!pool) return generateRows(model, prompts, rngs, opts);
+  // The response cap follows the whole batch's padded prompt length, as in one thread.
+  const C = model.config.contextLength;
+  const P = Math.max(...prompts.map((p) => Math.min(p.length, C - 1)));
+  opts = { ...opts, maxNewTokens: Math.min(opts.maxNewTokens, C - P) };
+  const shards = shardRanges(prompts.length, pool.ranks);
+  const replica = pool.sync(model);
+  const remote = shards.slice(1).map(([a, b], i) =>
+    pool.request(i, { kind: 'generate', id: replica.id, version: replica.version, prompts: prompts.slice(a, b), rngs: rngs.slice(a, b).map((r) => r.state()), opts }),
+  );
+  const [a0, b0] = shards[0] as [number, number];
+  const parts = [await generateRows(model, prompts.slice(a0, b0), rngs.slice(a0, b0), opts)];
+  for (const r of await Promise.all(remote)) parts.push((r as Extract<JobResult, { kind: 'generate' }>).result);
+  const cat = <K extends keyof GenerateResult>(k: K) => parts.flatMap((p) => p[k] as unknown[]) as GenerateResult[K];
+  return {
+    responses: cat('responses'),
+    logprobs: cat('logprobs'),
+    samplingLogprobs: cat('samplingLogprobs'),
+    finished: cat('finished'),
+    ...(opts.policyStats ? { policyLogprobs: cat('policyLogprobs'), entropies: cat('entropies') } : {}),
+  };
+}
+
+/** generate's loop over one batch of rows, row i sampling from rngs[i]. */
+export async function generateRows(model: PolicyModel, prompts: number[][], rngs: Rng[], opts: GenerateOptions): Promise<GenerateResult> {
   const B = prompts.length;
   const eos = opts.eosId ?? EOS;
   const prefill = buildBatch(prompts, prompts.map(() => []), model.config.contextLength);
@@ -89,7 +125,7 @@ export async function generate(model: PolicyModel, prompts: number[][], rng: Rng
         positions[i] = (prefill.promptLengths[i] as number) + s;
         if (finished[i]) continue;
         const row = host.subarray(i * V, (i + 1) * V);
-        const pick = sampleRow(row, rng, opts);
+        const pick = sampleRow(row, rngs[i] as Rng, opts);
         next[i] = pick.token;
         (responses[i] as number[]).push(pick.token);
         (logprobs[i] as number[]).push(pick.logprob);

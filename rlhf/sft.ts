@@ -2,11 +2,13 @@
 // only (the prompt is context, not a target), as in InstructGPT's SFT stage
 // (arXiv 2203.02155).
 import * as tf from '@tensorflow/tfjs';
-import { buildBatch, batchTensors, encodePrompt, encodeResponse, type SequenceBatch } from './batch.js';
+import { buildBatch, batchTensors, encodePrompt, encodeResponse, selectRows, type SequenceBatch } from './batch.js';
 import { responseHidden, type PolicyModel } from './model.js';
 import { targetLogprobs } from './ops.js';
 import { AdamW, namedGrads, type AdamWConfig } from './optim.js';
 import { lrAt, type LrSchedule } from './schedule.js';
+import { shardRanges, workerPool, type WorkerPool } from './parallel/pool.js';
+import type { JobResult } from './parallel/protocol.js';
 import type { Tokenizer } from './tokenizer.js';
 
 export interface PromptResponse {
@@ -35,11 +37,15 @@ export function responseLogprobs(model: PolicyModel, batch: SequenceBatch): { lo
   return { logprobs: tf.reshape(targetLogprobs(logits, tf.tensor1d(batch.responseIds, 'int32')), [B, R]), logits };
 }
 
-/** Mean negative log-likelihood per response token (masked). Call inside a tidy. */
-export function sftLoss(model: PolicyModel, batch: SequenceBatch): tf.Scalar {
+/**
+ * Mean negative log-likelihood per response token (masked). Call inside a
+ * tidy. `denominator` (default: this batch's response tokens) lets a shard
+ * of a larger batch contribute its part of the whole batch's mean.
+ */
+export function sftLoss(model: PolicyModel, batch: SequenceBatch, denominator = countTokens(batch)): tf.Scalar {
   const { logprobs } = responseLogprobs(model, batch);
   const mask = tf.tensor2d(batch.responseMask, [batch.batchSize, batch.responseLen]);
-  return tf.div(tf.neg(tf.sum(tf.mul(logprobs, mask))), Math.max(1, countTokens(batch))) as tf.Scalar;
+  return tf.div(tf.neg(tf.sum(tf.mul(logprobs, mask))), Math.max(1, denominator)) as tf.Scalar;
 }
 
 export interface SftConfig {
@@ -79,13 +85,49 @@ export class SftTrainer {
 
   async step(batch: SequenceBatch): Promise<SftStepResult> {
     const lr = lrAt(this.config.schedule, this.optimizer.step);
-    const metrics = tf.tidy(() => {
+    const pool = batch.batchSize >= 2 ? await workerPool() : undefined;
+    const metrics = pool ? await this.parallelStep(pool, batch, lr) : tf.tidy(() => {
       const { value, grads } = namedGrads(() => sftLoss(this.model, batch), this.model.params);
       const norm = this.optimizer.apply(grads, lr, { maxGradNorm: this.config.maxGradNorm ?? 1.0 });
       return tf.stack([value, norm]);
     });
     const [loss, gradNorm] = (await readAndDispose(metrics)) as [number, number];
     return { loss, gradNorm, lr, tokens: countTokens(batch) };
+  }
+
+  /**
+   * The same step with the batch's rows split over the data-parallel workers
+   * (parallel/pool.ts): each rank's loss is its tokens' NLL over the whole
+   * batch's token count, so the gradients add up to the whole batch's.
+   */
+  private async parallelStep(pool: WorkerPool, batch: SequenceBatch, lr: number): Promise<tf.Tensor> {
+    const shards = shardRanges(batch.batchSize, pool.ranks).map(([a, b]) => selectRows(batch, Array.from({ length: b - a }, (_, i) => a + i)));
+    const denominator = countTokens(batch);
+    const replica = pool.sync(this.model);
+    const remote = shards.slice(1).map((shard, i) => pool.request(i, { kind: 'sftGrads', id: replica.id, version: replica.version, batch: shard, denominator }));
+    // This thread's shard runs while the workers run theirs.
+    const local = namedGrads(() => sftLoss(this.model, shards[0] as SequenceBatch, denominator), this.model.params);
+    let remoteLoss = 0;
+    try {
+      for (const r of await Promise.all(remote)) remoteLoss += (r as Extract<JobResult, { kind: 'sftGrads' }>).loss;
+    } catch (err) {
+      tf.dispose([local.value, ...local.grads.values()]);
+      throw err;
+    }
+    return tf.tidy(() => {
+      const grads = new Map<string, tf.Tensor>();
+      let o = 0;
+      for (const [name, v] of this.model.params) {
+        let g = local.grads.get(name) ?? tf.zerosLike(v);
+        for (let w = 0; w < shards.length - 1; w++) g = tf.add(g, tf.tensor((replica.grads[w] as Float32Array).subarray(o, o + v.size), v.shape, 'float32'));
+        grads.set(name, g);
+        o += v.size;
+      }
+      const norm = this.optimizer.apply(grads, lr, { maxGradNorm: this.config.maxGradNorm ?? 1.0 });
+      const out = tf.stack([tf.add(local.value, remoteLoss), norm]);
+      tf.dispose([local.value, ...local.grads.values()]);
+      return out;
+    });
   }
 
   dispose(): void {

@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, backendInfo } from '../../../rlhf/backend.js';
+import { dataParallelRanks } from '../../../rlhf/parallel/pool.js';
 import { setup } from './helpers.js';
 
 const run = promisify(execFile);
@@ -13,7 +14,8 @@ test('initBackend activates a backend, reports it, and is idempotent', async () 
   assert.equal(tf.getBackend(), info.name);
   assert.equal(info.tfVersion, tf.version.tfjs);
   assert.ok(info.threads >= 1);
-  if (info.name === 'wasm') assert.equal(info.threads, 1, 'Node loads the single-threaded wasm build');
+  // Node loads the single-threaded wasm build; the cores serve data-parallel worker threads instead.
+  if (info.name !== 'tensorflow') assert.equal(info.threads, dataParallelRanks(), 'wasm and cpu report their worker-thread ranks');
   assert.equal(await initBackend('cpu'), info, 'a second call returns the first result');
   assert.deepEqual(backendInfo(), info);
   if (process.env.CRLHF_BACKEND) assert.equal(info.name, process.env.CRLHF_BACKEND);

@@ -7,6 +7,7 @@
 #   infra/tensorflow.sh status    say whether the addon loads and which backend it gives
 #
 # Everything heavy is cached under $CRLHF_CACHE_DIR so a second run takes seconds.
+# infra/tensorflow-gpu.sh sources this file for the same steps on the GPU build.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -18,38 +19,40 @@ TFJS_NODE_VERSION=4.22.0
 # Bump when patch_binding changes: the cached addon is keyed by it.
 BINDING_PATCH=p1
 
+# What the steps below work on (tensorflow-gpu.sh sets its own).
 TF_DIR="$CRLHF_CACHE_DIR/tensorflow-$TF_VERSION"
+TF_LIB_DIR="$TF_DIR/lib"
 ADDON_CACHE="$CRLHF_CACHE_DIR/tfjs-node-$TFJS_NODE_VERSION-tf$TF_VERSION-$BINDING_PATCH-$(uname -m)"
 PKG_DIR="$REPO_ROOT/node_modules/@tensorflow/tfjs-node"
+BUILD_LOG="$CRLHF_CACHE_DIR/tfjs-node-build.log"
 
+# fetch_wheel FILE SHA256 REQUIREMENT: the wheel from PyPI into the cache (once), checked.
 fetch_wheel() {
-  local dest="$CRLHF_CACHE_DIR/wheels/$TF_WHEEL"
+  local file=$1 sha=$2 req=$3
+  local dest="$CRLHF_CACHE_DIR/wheels/$file"
   mkdir -p "$CRLHF_CACHE_DIR/wheels"
   if [ ! -f "$dest" ]; then
-    log "downloading $TF_WHEEL from PyPI (~274 MB, once)"
+    log "downloading $file from PyPI (once)"
     python3 -m pip download --quiet --no-deps --only-binary=:all: \
-      --python-version 3.11 --platform manylinux_2_27_x86_64 \
-      -d "$CRLHF_CACHE_DIR/wheels" "tensorflow-cpu==$TF_VERSION" \
-      || die "pip could not download tensorflow-cpu==$TF_VERSION"
+      --python-version 3.11 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+      -d "$CRLHF_CACHE_DIR/wheels" "$req" >&2 \
+      || die "pip could not download $req"
   fi
   local got
   got=$(sha256sum "$dest" | cut -d' ' -f1)
-  if [ "$got" != "$TF_WHEEL_SHA256" ]; then
+  if [ "$got" != "$sha" ]; then
     rm -f "$dest"
-    die "$TF_WHEEL has SHA-256 $got, expected $TF_WHEEL_SHA256 (deleted; rerun to download again)"
+    die "$file has SHA-256 $got, expected $sha (deleted; rerun to download again)"
   fi
   echo "$dest"
 }
 
-# Unpacks only the two shared libraries and the C API headers (7 MB of the
-# wheel's 268 MB of headers).
-extract_library() {
-  if [ -f "$TF_DIR/.complete" ]; then return 0; fi
-  local wheel
-  wheel=$(fetch_wheel)
-  log "unpacking TensorFlow $TF_VERSION C library into $TF_DIR"
-  rm -rf "$TF_DIR.tmp" && mkdir -p "$TF_DIR.tmp"
-  python3 - "$wheel" "$TF_DIR.tmp" <<'PY'
+# extract_tensorflow WHEEL DIR: the two shared libraries into DIR/lib and the C
+# API headers into DIR/include (7 MB of the wheel's 268 MB of headers).
+extract_tensorflow() {
+  local wheel=$1 dir=$2
+  rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+  python3 - "$wheel" "$dir.tmp" <<'PY'
 import sys, zipfile, os, shutil
 wheel, out = sys.argv[1], sys.argv[2]
 keep_inc = ('tensorflow/include/tensorflow/c/', 'tensorflow/include/tsl/', 'tensorflow/include/xla/tsl/')
@@ -68,8 +71,16 @@ with zipfile.ZipFile(wheel) as z:
         with z.open(info) as src, open(target, 'wb') as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
 PY
-  touch "$TF_DIR.tmp/.complete"
-  rm -rf "$TF_DIR" && mv "$TF_DIR.tmp" "$TF_DIR"
+  touch "$dir.tmp/.complete"
+  rm -rf "$dir" && mv "$dir.tmp" "$dir"
+}
+
+extract_library() {
+  if [ -f "$TF_DIR/.complete" ]; then return 0; fi
+  local wheel
+  wheel=$(fetch_wheel "$TF_WHEEL" "$TF_WHEEL_SHA256" "tensorflow-cpu==$TF_VERSION")
+  log "unpacking TensorFlow $TF_VERSION C library into $TF_DIR"
+  extract_tensorflow "$wheel" "$TF_DIR"
 }
 
 # tfjs-node links -ltensorflow -ltensorflow_framework from deps/lib with rpath
@@ -78,8 +89,8 @@ PY
 layout_deps() {
   local lib="$PKG_DIR/deps/lib"
   rm -rf "$PKG_DIR/deps" && mkdir -p "$lib"
-  ln -s "$TF_DIR/lib/libtensorflow_cc.so.2" "$lib/libtensorflow_cc.so.2"
-  ln -s "$TF_DIR/lib/libtensorflow_framework.so.2" "$lib/libtensorflow_framework.so.2"
+  ln -s "$TF_LIB_DIR/libtensorflow_cc.so.2" "$lib/libtensorflow_cc.so.2"
+  ln -s "$TF_LIB_DIR/libtensorflow_framework.so.2" "$lib/libtensorflow_framework.so.2"
   ln -s libtensorflow_cc.so.2 "$lib/libtensorflow.so"
   ln -s libtensorflow_cc.so.2 "$lib/libtensorflow.so.2"
   ln -s libtensorflow_cc.so.2 "$lib/libtensorflow.so.2.9.1"
@@ -137,8 +148,8 @@ PY
 }
 
 loads() {
-  (cd "$REPO_ROOT" && node -e '
-    const tf = require("@tensorflow/tfjs-node");
+  (cd "$REPO_ROOT" && PKG_DIR="$PKG_DIR" node -e '
+    const tf = require(process.env.PKG_DIR);
     if (tf.getBackend() !== "tensorflow") process.exit(3);
     tf.matMul(tf.ones([2,2]), tf.ones([2,2])).dataSync();
   ' >/dev/null 2>&1)
@@ -146,8 +157,8 @@ loads() {
 
 # The addon takes string-list attributes (patch_binding): one fused matmul runs.
 patched() {
-  (cd "$REPO_ROOT" && node -e '
-    const tf = require("@tensorflow/tfjs-node");
+  (cd "$REPO_ROOT" && PKG_DIR="$PKG_DIR" node -e '
+    const tf = require(process.env.PKG_DIR);
     const be = tf.backend(), b = be.binding;
     const a = (name, type, value) => ({ name, type, value });
     const y = be.executeSingleOutput("_FusedMatMul", [a("T", b.TF_ATTR_TYPE, b.TF_FLOAT), a("transpose_a", b.TF_ATTR_BOOL, false),
@@ -163,11 +174,11 @@ build_addon() {
   if [ -f "$ADDON_CACHE/tfjs_binding.node" ]; then
     mkdir -p "$(dirname "$(addon_path)")"
     cp "$ADDON_CACHE/tfjs_binding.node" "$(addon_path)"
-    if loads && patched; then log "tfjs-node addon restored from cache"; return 0; fi
+    if loads && patched; then log "addon restored from cache ($ADDON_CACHE)"; return 0; fi
     log "cached addon does not load; rebuilding"
   fi
   patch_binding || return 1
-  log "building the tfjs-node addon from source against TensorFlow $TF_VERSION (about 15 s)"
+  log "building the addon in $PKG_DIR from source against $TF_DIR (about 15 s)"
   # node-gyp would download Node's headers; the ones installed with node are used instead.
   local nodedir node_gyp
   nodedir=$(node -p 'require("path").resolve(process.execPath, "../..")')
@@ -176,8 +187,8 @@ build_addon() {
   [ -f "$node_gyp" ] || { log "node-gyp not found at $node_gyp"; return 1; }
   (cd "$PKG_DIR" && node "$node_gyp" rebuild --nodedir="$nodedir" --jobs=max \
       --module_name=tfjs_binding --module_path="$(dirname "$(addon_path)")" \
-      --napi_build_version=8 >"$CRLHF_CACHE_DIR/tfjs-node-build.log" 2>&1) \
-    || { tail -20 "$CRLHF_CACHE_DIR/tfjs-node-build.log" >&2; return 1; }
+      --napi_build_version=8 >"$BUILD_LOG" 2>&1) \
+    || { tail -20 "$BUILD_LOG" >&2; return 1; }
   mkdir -p "$ADDON_CACHE"
   cp "$(addon_path)" "$ADDON_CACHE/tfjs_binding.node.tmp" && mv "$ADDON_CACHE/tfjs_binding.node.tmp" "$ADDON_CACHE/tfjs_binding.node"
   log "addon built in $(( $(now) - start ))s"
@@ -191,16 +202,19 @@ install() {
   # called from an `||` list, so a chained failure would go unnoticed.
   ( set -e; extract_library ) && ( set -e; layout_deps ) && ( set -e; build_addon ) && loads || ok=0
   if [ "$ok" = 0 ]; then
-    log "WARNING: could not build @tensorflow/tfjs-node; crlhf falls back to the wasm backend (slower). Log: $CRLHF_CACHE_DIR/tfjs-node-build.log"
+    log "WARNING: could not build @tensorflow/tfjs-node; crlhf falls back to the wasm backend (slower). Log: $BUILD_LOG"
     return 0
   fi
   log "tfjs-node ready: backend tensorflow (TensorFlow $TF_VERSION C library)"
 }
 
-case "${1:-install}" in
-  install) install ;;
-  status)
-    if ! loads; then echo "tensorflow: not built"; exit 1; fi
-    if patched; then echo "tensorflow: ok (TensorFlow $TF_VERSION, fused-op patch $BINDING_PATCH)"; else echo "tensorflow: ok (TensorFlow $TF_VERSION, without the fused-op patch: run infra/tensorflow.sh install)"; fi ;;
-  *) die "usage: $0 install|status" ;;
-esac
+# Run, not sourced.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  case "${1:-install}" in
+    install) install ;;
+    status)
+      if ! loads; then echo "tensorflow: not built"; exit 1; fi
+      if patched; then echo "tensorflow: ok (TensorFlow $TF_VERSION, fused-op patch $BINDING_PATCH)"; else echo "tensorflow: ok (TensorFlow $TF_VERSION, without the fused-op patch: run infra/tensorflow.sh install)"; fi ;;
+    *) die "usage: $0 install|status" ;;
+  esac
+fi

@@ -1,8 +1,12 @@
 // Picks the fastest TensorFlow.js backend installed on this machine, once per
 // process. Measured on the developers' 2-core machine (research/probe.md §1,
 // §7): tensorflow (tfjs-node on TF's C library) ≈ 3.7× wasm ≈ 100× cpu.
-import { availableParallelism } from 'node:os';
+// tfjs-node-gpu (infra/tensorflow-gpu.sh) comes first where an NVIDIA device
+// is present.
+import { existsSync, readdirSync } from 'node:fs';
+import { availableParallelism, homedir } from 'node:os';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { dataParallelRanks } from './parallel/pool.js';
 
@@ -19,6 +23,8 @@ export interface BackendInfo {
    */
   threads: number;
   tfVersion: string;
+  /** Whether TensorFlow runs the ops on a CUDA device (tfjs-node-gpu with a GPU visible). */
+  gpu: boolean;
   /** Which package provided it and why others were skipped. */
   detail: string;
 }
@@ -82,6 +88,33 @@ async function activate(name: BackendName): Promise<BackendInfo> {
   }
 }
 
+const TFJS_NODE_VERSION = '4.22.0';
+
+/**
+ * Where tfjs-node-gpu is installed: resolvable from here (an ordinary npm
+ * install), else the prefix infra/tensorflow-gpu.sh builds under
+ * $CRLHF_CACHE_DIR; undefined when neither has a built addon.
+ */
+function gpuPackageDir(): string | undefined {
+  const require = createRequire(import.meta.url);
+  try {
+    return join(require.resolve('@tensorflow/tfjs-node-gpu/package.json'), '..');
+  } catch {
+    const cache = process.env.CRLHF_CACHE_DIR ?? join(homedir(), '.cache', 'contrastive-rlhf');
+    const dir = join(cache, `tfjs-node-gpu-${TFJS_NODE_VERSION}`, 'node_modules', '@tensorflow', 'tfjs-node-gpu');
+    return existsSync(join(dir, 'lib', 'napi-v8', 'tfjs_binding.node')) ? dir : undefined;
+  }
+}
+
+/** An NVIDIA driver exposes its devices (checked before loading TensorFlow's CUDA build at all). */
+function nvidiaDevicePresent(): boolean {
+  try {
+    return readdirSync('/dev').some((n) => /^nvidia\d+$/.test(n));
+  } catch {
+    return false;
+  }
+}
+
 async function activateNode(): Promise<BackendInfo> {
   // TensorFlow's C library logs oneDNN/CPU-feature notices at load time.
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
@@ -90,26 +123,40 @@ async function activateNode(): Promise<BackendInfo> {
   // them (measured: a 25M-element multiply 75 → 15 ms, the 25M-parameter
   // training step 3.7 → 2.1 s). Read once, when the library loads.
   process.env.TF_CPU_ALLOCATOR_USE_BFC ??= 'true';
-  let pkg: string | undefined;
   const require = createRequire(import.meta.url);
-  for (const candidate of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+  const notes: string[] = [];
+  let pkg: string | undefined;
+  // CRLHF_GPU=0 never loads the GPU build; =1 loads it even without a visible device.
+  const gpuDir = process.env.CRLHF_GPU === '0' ? undefined : gpuPackageDir();
+  if (gpuDir && (process.env.CRLHF_GPU === '1' || nvidiaDevicePresent())) {
     try {
-      require.resolve(candidate);
-    } catch {
-      continue;
+      require(gpuDir);
+      pkg = `@tensorflow/tfjs-node-gpu (${gpuDir})`;
+    } catch (err) {
+      notes.push(`tfjs-node-gpu did not load: ${(err as Error).message.split('\n')[0]}`);
     }
-    await import(candidate);
-    pkg = candidate;
-    break;
+  } else if (gpuDir) {
+    notes.push('tfjs-node-gpu installed, no NVIDIA device: using tfjs-node');
   }
-  if (!pkg) throw new Error('neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed');
+  if (!pkg) {
+    try {
+      require.resolve('@tensorflow/tfjs-node');
+    } catch {
+      throw new Error(['@tensorflow/tfjs-node is not installed', ...notes].join('; '));
+    }
+    await import('@tensorflow/tfjs-node');
+    pkg = '@tensorflow/tfjs-node';
+  }
   if (!(await tf.setBackend('tensorflow'))) throw new Error(`${pkg} loaded but backend 'tensorflow' failed`);
   await tf.ready();
+  const gpu = (tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true;
+  if (pkg.startsWith('@tensorflow/tfjs-node-gpu') && !gpu) notes.push('no CUDA device visible to TensorFlow: CPU kernels');
   return {
     name: 'tensorflow',
     threads: availableParallelism(),
     tfVersion: tf.version.tfjs,
-    detail: `${pkg} (TensorFlow C library, intra-op threads = cores)`,
+    gpu,
+    detail: [`${pkg} (TensorFlow C library${gpu ? ', CUDA' : ''}, intra-op threads = cores)`, ...notes].join('; '),
   };
 }
 
@@ -126,6 +173,7 @@ async function activateWasm(): Promise<BackendInfo> {
     name: 'wasm',
     threads: ranks,
     tfVersion: tf.version.tfjs,
+    gpu: false,
     detail: `@tensorflow/tfjs-backend-wasm${simd ? ' (SIMD)' : ' (no SIMD)'}, ${ranks > 1 ? `data-parallel over ${ranks} threads` : 'one thread'}`,
   };
 }
@@ -140,5 +188,5 @@ async function activateCpu(): Promise<BackendInfo> {
   tf.tidy(() => tf.scalar(0));
   tf.env().set('PROD', prod);
   const ranks = dataParallelRanks();
-  return { name: 'cpu', threads: ranks, tfVersion: tf.version.tfjs, detail: `pure-JS cpu backend, ${ranks > 1 ? `data-parallel over ${ranks} threads` : 'one thread'}` };
+  return { name: 'cpu', threads: ranks, tfVersion: tf.version.tfjs, gpu: false, detail: `pure-JS cpu backend, ${ranks > 1 ? `data-parallel over ${ranks} threads` : 'one thread'}` };
 }

@@ -1,6 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, backendInfo } from '../../../rlhf/backend.js';
@@ -41,4 +44,17 @@ test('auto picks the best installed backend without start-up noise on stderr', a
 
 test('an unknown CRLHF_BACKEND is an error naming the allowed values', async () => {
   await assert.rejects(child({ CRLHF_BACKEND: 'gpu' }), /CRLHF_BACKEND=gpu is not one of auto, tensorflow, wasm, cpu/);
+});
+
+const gpuBuild = join(process.env.CRLHF_CACHE_DIR ?? join(homedir(), '.cache', 'contrastive-rlhf'), 'tfjs-node-gpu-4.22.0', 'node_modules', '@tensorflow', 'tfjs-node-gpu', 'lib', 'napi-v8', 'tfjs_binding.node');
+const noDevice = !readdirSync('/dev').some((n) => /^nvidia\d+$/.test(n));
+
+test('the tfjs-node-gpu build (infra/tensorflow-gpu.sh) is passed over without an NVIDIA device, and runs on the CPU when forced', { skip: !existsSync(gpuBuild) ? 'tfjs-node-gpu not built here' : !noDevice ? 'this machine has a GPU' : false }, async () => {
+  const plain = JSON.parse((await child({ CRLHF_BACKEND: 'tensorflow' })).stdout);
+  assert.equal(plain.gpu, false);
+  assert.match(plain.detail, /^@tensorflow\/tfjs-node \(.*no NVIDIA device: using tfjs-node/);
+  const forced = JSON.parse((await child({ CRLHF_BACKEND: 'tensorflow', CRLHF_GPU: '1' })).stdout);
+  assert.equal(forced.name, 'tensorflow');
+  assert.equal(forced.gpu, false);
+  assert.match(forced.detail, /^@tensorflow\/tfjs-node-gpu .*no CUDA device visible to TensorFlow: CPU kernels/);
 });

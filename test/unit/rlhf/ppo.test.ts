@@ -157,3 +157,30 @@ test('PPO iterations leave no tensors behind', async () => {
   trainer.dispose();
   for (const m of [policy, reference, value]) m.dispose();
 });
+
+test('PPO with old log-probs and entropies from the rollout equals the run that recomputes them with a forward pass (float32 tolerance)', async () => {
+  const run = async (recomputeOldLogprobs: boolean) => {
+    const policy = new PolicyModel(CFG, new Rng('reuse'));
+    const value = new ValueModel(CFG, new Rng('reuse:v'));
+    value.copyFrom(policy);
+    const trainer = new PpoTrainer({ policy, reference: policy.clone(), value, tokenizer: tok, rewardFn, config: { ...config('raw'), recomputeOldLogprobs }, seed: 'reuse' });
+    const out = [];
+    for (let i = 0; i < 2; i++) out.push(await trainer.step(PROMPTS.slice(0, 8)));
+    const weights = Array.from(await policy.p('h.0.mlp.wfc').data());
+    trainer.dispose();
+    for (const m of [trainer.policy, trainer.reference, trainer.value]) m.dispose();
+    return { out, weights };
+  };
+  const reuse = await run(false);
+  const recompute = await run(true);
+  for (let i = 0; i < 2; i++) {
+    const [a, b] = [reuse.out[i]!, recompute.out[i]!];
+    assert.deepEqual(a.rollouts.map((r) => r.response), b.rollouts.map((r) => r.response), `iteration ${i} rollouts`);
+    for (const k of ['scoreMean', 'klMean', 'entropyMean', 'policyLoss', 'valueLoss', 'approxKl', 'explainedVariance'] as const) {
+      assert.ok(Math.abs(a.metrics[k] - b.metrics[k]) <= 1e-4 + 1e-4 * Math.abs(b.metrics[k]), `iteration ${i} ${k}: ${a.metrics[k]} vs ${b.metrics[k]}`);
+    }
+    assert.ok(a.metrics.logprobMismatch < 1e-4 && b.metrics.logprobMismatch < 1e-4, `mismatch ${a.metrics.logprobMismatch} / ${b.metrics.logprobMismatch}`);
+    assert.ok(a.metrics.advantageMs >= 0 && a.metrics.forwardMs > 0 && a.metrics.updateMs > 0);
+  }
+  for (let j = 0; j < reuse.weights.length; j++) assert.ok(Math.abs(reuse.weights[j]! - recompute.weights[j]!) < 1e-4, `weight ${j}`);
+});

@@ -8,7 +8,9 @@
 //   columns, once per session: each LayerNorm is then one normalisation
 //   kernel (TensorFlow's _MklLayerNorm where the build has it).
 // - tfjs-node runs TensorFlow kernels directly (native.ts), skipping tfjs's
-//   op wrappers; other backends run the same ops through tfjs.
+//   op wrappers; other backends run the same ops through tfjs. `generate` on
+//   tfjs-node goes one step further (decode-native.ts: raw handles, no tfjs
+//   tensors at all); this class serves Transformer.step and the other backends.
 // - The additive attention bias is built on the host (no mask arithmetic on
 //   device) and left out when no key is masked.
 //

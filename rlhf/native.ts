@@ -240,15 +240,6 @@ export function sparseSoftmaxCrossEntropy(logits: tf.Tensor, labels: tf.Tensor):
   return runN('SparseSoftmaxCrossEntropyWithLogits', attrs('SparseXent', () => [T(), attr.int32('Tlabels')]), [logits, labels], 2);
 }
 
-export function softmax(x: tf.Tensor): tf.Tensor {
-  return run('Softmax', justT(), [x]);
-}
-
-/** Σ over axis 0: [N, d] → [d]. */
-export function sum0(x: tf.Tensor): tf.Tensor {
-  return run('Sum', attrs('Sum', () => [T(), attr.int32('Tidx'), attr.bool('keep_dims', false)]), [x, intConst([0])]);
-}
-
 const consts = new Map<string, Const>();
 
 function cached(key: string, shape: number[], values: Float32Array | Int32Array): Const {

@@ -171,7 +171,8 @@ export interface ModelBenchResults {
   finishedAt: string;
   options: Options;
   machine: { cpu: string; cores: number; memGiB: number; node: string; platform: string };
-  threads: { rlhfTensorflow: number; rlhfWasm: 1; rlhfCpu: 1; pytorch: number };
+  /** rlhf wasm/cpu: data-parallel worker threads (rlhf/parallel, CRLHF_THREADS), each running single-threaded kernels. */
+  threads: { rlhfTensorflow: number; rlhfWasm: number; rlhfCpu: number; pytorch: number };
   flopConvention: string;
   gemm: GemmPeak | null;
   sizes: SizeResult[];
@@ -199,6 +200,8 @@ function threadEnv(threads: number): NodeJS.ProcessEnv {
     OMP_NUM_THREADS: String(threads),
     MKL_NUM_THREADS: String(threads),
     OPENBLAS_NUM_THREADS: String(threads),
+    // rlhf on wasm/cpu: data-parallel worker threads (rlhf/parallel); tfjs-node ignores it.
+    CRLHF_THREADS: String(threads),
   };
 }
 
@@ -402,7 +405,7 @@ export async function runModelBench(argv: string[]): Promise<number> {
     finishedAt: new Date().toISOString(),
     options: opts,
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(), memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` },
-    threads: { rlhfTensorflow: opts.threads, rlhfWasm: 1, rlhfCpu: 1, pytorch: opts.threads },
+    threads: { rlhfTensorflow: opts.threads, rlhfWasm: Number(opts.env.CRLHF_THREADS ?? opts.threads), rlhfCpu: Number(opts.env.CRLHF_THREADS ?? opts.threads), pytorch: opts.threads },
     flopConvention: FLOP_CONVENTION,
     gemm: gemmRuns.length ? { runs: gemmRuns, peakGflops: peakOf(gemmRuns) } : null,
     sizes,

@@ -24,6 +24,8 @@ export function transformerConfig(config: ExperimentConfig, tokenizer: Tokenizer
 export interface BackendRef {
   name: BackendInfo['name'];
   threads: number;
+  /** Present (true) only when TensorFlow ran on a CUDA device. */
+  gpu?: true;
 }
 
 let logged = false;
@@ -35,7 +37,7 @@ export async function backendFor(config: ExperimentConfig): Promise<BackendRef> 
     logged = true;
     log.info({ backend: info.name, threads: info.threads, detail: info.detail }, 'tensor backend');
   }
-  return { name: info.name, threads: info.threads };
+  return { name: info.name, threads: info.threads, ...(info.gpu ? { gpu: true as const } : {}) };
 }
 
 /** Saves a training state as a committed checkpoint under `prefix`, keeping the newest `keep`. */

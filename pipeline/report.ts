@@ -21,6 +21,7 @@ import { readEvalResponses, evalResponsesKey, generatedKey, type GeneratedEval }
 import { evaluationKey, readJudgments, type EvaluationResult } from './judging.js';
 import { layout } from './layout.js';
 import type { Plan } from './plan.js';
+import type { BackendRef } from './models.js';
 import type { IterationMetrics, PpoArmResult } from './ppo.js';
 import type { RewardModelResult } from './reward-model.js';
 import type { SftResult } from './sft.js';
@@ -72,7 +73,8 @@ export async function buildReportData(plan: Plan, extra: { workflowId: string; h
   const rm = (await readStepOutput<RewardModelResult>(store, plan.steps.rewardModel))!;
   const baselines = (await readStepOutput<BaselineScoresResult>(store, plan.steps.baselineScores))!;
   const evaluation = await getJson<EvaluationResult>(store, evaluationKey(plan));
-  const evaluationBackend = (await getJsonOrNull<GeneratedEval>(store, generatedKey(plan)))?.backend.name ?? 'unknown';
+  const evalBackend = (await getJsonOrNull<GeneratedEval>(store, generatedKey(plan)))?.backend;
+  const evaluationBackend = evalBackend ? backendLabel(evalBackend) : 'unknown';
   const table = BaselineTable.fromJSON(await getJson(store, joinKey(plan.steps.baselineScores.dir, BASELINE_TABLE)));
   const armResults: PpoArmResult[] = [];
   for (const a of plan.arms) armResults.push(await getJson<PpoArmResult>(store, layout.armOutput(plan.runName, a.name)));
@@ -222,9 +224,9 @@ export async function buildReportData(plan: Plan, extra: { workflowId: string; h
       backend: {
         name: sft.result.backend.name,
         threads: sft.result.backend.threads,
-        detail: `SFT on ${sft.result.backend.name}, reward model on ${rm.result.backend.name}, evaluation on ${evaluationBackend}`,
+        detail: `SFT on ${backendLabel(sft.result.backend)}, reward model on ${backendLabel(rm.result.backend)}, evaluation on ${evaluationBackend}`,
       },
-      versions: { ...record.versions, tfjs: '4.22.0', temporalSdk: '1.24.0' },
+      versions: { ...record.versions },
       configYaml: stringify(plan.config),
       storeUri: plan.storeUri,
       artifactUris: {
@@ -370,4 +372,8 @@ export async function writeRenderedReport(store: ArtifactStore, dir: string, dat
   const md = await store.put(joinKey(dir, 'report.md'), rendered.markdown, { contentType: 'text/markdown' });
   const html = await store.put(joinKey(dir, 'report.html'), rendered.html, { contentType: 'text/html' });
   return { html: html.uri, markdown: md.uri, data: json.uri, plots };
+}
+
+function backendLabel(b: BackendRef): string {
+  return b.gpu ? `${b.name} (GPU)` : b.name;
 }

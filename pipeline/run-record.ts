@@ -1,6 +1,9 @@
 // The run record: the config as written and as resolved, its hash and the
 // versions, written once per run; a second run under the same name with a
 // different config is refused instead of mixing two experiments.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../common/dirs.js';
 import { ConfigError } from '../common/errors.js';
 import { openStore } from '../storage/index.js';
 import { getJsonOrNull, putJson } from '../storage/json.js';
@@ -37,8 +40,19 @@ export async function recordRun(plan: Plan, configSource: string): Promise<RunRe
     configSource,
     config: plan.config,
     ...(plan.sweep ? { sweep: plan.sweep } : {}),
-    versions: { node: process.version, crlhf: '0.1.0' },
+    versions: versions(),
   };
   await putJson(store, key, record);
   return record;
+}
+
+/** The versions a result depends on, from package.json (read once). */
+let cachedVersions: Record<string, string> | undefined;
+function versions(): Record<string, string> {
+  if (!cachedVersions) {
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string; dependencies: Record<string, string> };
+    cachedVersions = { node: process.version, crlhf: pkg.version };
+    for (const dep of ['@tensorflow/tfjs', '@temporalio/worker']) if (pkg.dependencies[dep]) cachedVersions[dep] = pkg.dependencies[dep];
+  }
+  return cachedVersions;
 }

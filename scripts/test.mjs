@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs the test suite with Node's built-in runner (through tsx for
 // TypeScript). `npm test` runs everything; `npm test -- unit` or
-// `npm test -- integration e2e` picks levels; a path runs one file.
+// `npm test -- integration e2e` picks levels; a path runs one file or a
+// folder's test files.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -22,7 +23,11 @@ function collect(dir) {
 const args = process.argv.slice(2);
 const picked = args.length ? args : LEVELS;
 const files = picked
-  .flatMap((a) => (LEVELS.includes(a) ? collect(join(root, 'test', a)) : [join(root, a)]))
+  .flatMap((a) => {
+    if (LEVELS.includes(a)) return collect(join(root, 'test', a));
+    const p = join(root, a);
+    return existsSync(p) && statSync(p).isDirectory() ? collect(p) : [p];
+  })
   .sort()
   .map((f) => relative(root, f));
 if (files.length === 0) {

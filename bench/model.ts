@@ -24,6 +24,8 @@ export const TORCH = 'pytorch';
 export interface Options {
   sizes: string[];
   backends: BackendName[];
+  /** Also wasm with one thread (CRLHF_THREADS=1) beside the data-parallel one, to show the speed-up side by side. */
+  wasmOneThread: boolean;
   withCpu: boolean;
   reps: number;
   threads: number;
@@ -42,6 +44,7 @@ export interface Options {
 const HELP = `npm run bench:model -- [options]
   --sizes tiny,small,large   reference sizes (default all three; see bench/sizes.ts)
   --backends tensorflow,wasm TensorFlow.js backends (default both; cpu needs --with-cpu)
+  --wasm-one-thread          also wasm on one thread beside the data-parallel wasm runner (the speed-up of rlhf/parallel)
   --with-cpu                 also the pure-JS cpu backend, tiny size only (~100× slower)
   --reps N                   interleaved repetitions, medians reported (default 5)
   --threads N                threads for every side (default: cores = ${availableParallelism()})
@@ -62,6 +65,7 @@ export function parseOptions(argv: string[]): Options {
     options: {
       sizes: { type: 'string' },
       backends: { type: 'string' },
+      'wasm-one-thread': { type: 'boolean' },
       'with-cpu': { type: 'boolean', default: false },
       reps: { type: 'string' },
       threads: { type: 'string' },
@@ -97,6 +101,7 @@ export function parseOptions(argv: string[]): Options {
   return {
     sizes,
     backends,
+    wasmOneThread: values['wasm-one-thread'] ?? false,
     withCpu,
     reps: values.quick ? 1 : int(values.reps, 5, '--reps'),
     threads: int(values.threads, availableParallelism(), '--threads'),
@@ -205,10 +210,10 @@ function threadEnv(threads: number): NodeJS.ProcessEnv {
   };
 }
 
-function startOurs(backend: BackendName, opts: Options): LineWorker {
-  const env = { ...threadEnv(opts.threads), ...opts.env, CRLHF_BACKEND: backend };
+function startOurs(backend: BackendName, opts: Options, extraEnv: Record<string, string> = {}, label = backend as string): LineWorker {
+  const env = { ...threadEnv(opts.threads), ...opts.env, ...extraEnv, CRLHF_BACKEND: backend };
   return new LineWorker(
-    `rlhf/${backend}`,
+    `rlhf/${label}`,
     process.execPath,
     ['--import', 'tsx', `${BENCH_DIR}model-worker.ts`, JSON.stringify({ backend })],
     env,
@@ -251,6 +256,10 @@ async function benchSize(size: SizeSpec, opts: Options, python: string | null, p
       trainMs: [],
       genMs: [],
     });
+  }
+  if (opts.wasmOneThread && backends.includes('wasm')) {
+    const name = 'wasm-1thread';
+    runners.push({ name, worker: startOurs('wasm', opts, { CRLHF_THREADS: '1' }, name), stepsPerRep: opts.quick ? 1 : size.stepsPerRep, result: { runner: name }, trainMs: [], genMs: [] });
   }
   if (python) {
     runners.push({ name: TORCH, worker: startTorch(python, opts), stepsPerRep: opts.quick ? 1 : size.stepsPerRep, result: { runner: TORCH }, trainMs: [], genMs: [] });

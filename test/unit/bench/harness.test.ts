@@ -3,9 +3,6 @@
 // (`npm run bench:model -- --quick`) needs PyTorch and minutes, so it is not a test.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { initBackend } from '../../../rlhf/backend.js';
 import { PolicyModel } from '../../../rlhf/model.js';
 import { Rng } from '../../../rlhf/rng.js';
@@ -14,7 +11,6 @@ import { markdownTable, tableRows } from '../../../bench/report.js';
 import { expectedParams, genFlops, SIZES, trainFlops } from '../../../bench/sizes.js';
 import { median } from '../../../bench/stats.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 test('the parameter formula both sides are checked against counts the rlhf/ PolicyModel', async () => {
   await initBackend((process.env.CRLHF_BACKEND as 'auto' | undefined) ?? 'auto');
@@ -95,10 +91,4 @@ test('median of odd and even counts', () => {
   assert.equal(median([3, 1, 2]), 2);
   assert.equal(median([4, 1, 3, 2]), 2.5);
   assert.ok(Number.isNaN(median([])));
-});
-
-test('bench pipeline says it is not written yet (exit 2) while bench/pipeline.ts is missing', { skip: existsSync(`${ROOT}bench/pipeline.ts`) ? 'bench/pipeline.ts exists' : undefined }, () => {
-  const res = spawnSync(process.execPath, ['--import', 'tsx', 'bench/main.ts', 'pipeline'], { cwd: ROOT, encoding: 'utf8' });
-  assert.equal(res.status, 2);
-  assert.match(res.stderr, /bench:pipeline is not written yet/);
 });

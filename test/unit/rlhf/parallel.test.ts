@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { setup, assertClose } from './helpers.js';
+import { assertClose } from './helpers.js';
+import { initBackend } from '../../../rlhf/backend.js';
 import { Rng } from '../../../rlhf/rng.js';
 import { Tokenizer } from '../../../rlhf/tokenizer.js';
 import { PolicyModel } from '../../../rlhf/model.js';
@@ -11,9 +12,11 @@ import { generate } from '../../../rlhf/sampling.js';
 import { dataParallelRanks, shardRanges, stopWorkers } from '../../../rlhf/parallel/pool.js';
 import { weightsOf } from './model-helpers.js';
 
-await setup();
+// Worker threads serve the single-threaded backends only (TensorFlow's kernels
+// use the cores themselves), so this file runs on wasm unless told cpu: the
+// default suite then covers them too.
+await initBackend(process.env.CRLHF_BACKEND === 'cpu' ? 'cpu' : 'wasm');
 
-// Worker threads serve the single-threaded backends only (TensorFlow's kernels use the cores themselves).
 const single = () => (tf.getBackend() === 'wasm' || tf.getBackend() === 'cpu' ? {} : { skip: `backend ${tf.getBackend()} runs multi-threaded kernels; no workers` });
 
 async function withThreads<T>(n: number, body: () => Promise<T>): Promise<T> {

@@ -1,7 +1,8 @@
-// Where a step's time goes, from tf.profile: kernels by name (count, total
-// time), the heaviest (kernel, input shapes) pairs, and how much of the wall
-// time the kernels account for. The rest is JavaScript: tape bookkeeping,
-// tidy scopes, tensor creation, host reads.
+// Where a step's time goes: kernels by name (count, total time), the
+// heaviest (kernel, shapes) pairs, and how much of the wall time the kernels
+// account for. The rest is JavaScript: tape bookkeeping, tidy scopes, tensor
+// creation. On tfjs-node the kernels are timed at the addon's executeOp
+// (every op, native.ts's included); elsewhere tf.profile times them.
 //
 // On a shared machine one profiled step catches preemptions that inflate
 // random kernels tenfold, so the step is profiled several times and each
@@ -73,6 +74,53 @@ async function profileOnce(fn: () => Promise<unknown>): Promise<{ wallMs: number
   return { wallMs, peakBytes: info.peakBytes, entries };
 }
 
+interface NodeBinding {
+  executeOp(name: string, attrs: unknown[], inputIds: number[], numOutputs: number): { shape: number[] }[];
+  tensorDataSync(id: number): unknown;
+}
+
+/**
+ * On tfjs-node, every op (tfjs's kernels and rlhf/native.ts's direct ones
+ * alike) is one call of the addon's executeOp, and TensorFlow's eager CPU
+ * executor runs the kernel inside that call. Timing the calls therefore sees
+ * what tf.profile cannot: the native ops, with their C-API dispatch, and host
+ * reads (`tensorDataSync`, listed as "(host read)"). Entries are keyed by the
+ * first output's shape, since input shapes are not at hand there.
+ */
+async function profileBindingOnce(backend: { binding: NodeBinding }, fn: () => Promise<unknown>): Promise<{ wallMs: number; peakBytes: number; entries: Entry[] }> {
+  const entries: Entry[] = [];
+  const binding = backend.binding;
+  // The addon's exports are read-only: the backend gets a stand-in that times two of them.
+  const timed: Partial<NodeBinding> = {
+    executeOp(name, attrs, ids, n) {
+      const t0 = performance.now();
+      const out = binding.executeOp(name, attrs, ids, n);
+      entries.push({ name, inputShapes: `→ ${JSON.stringify(out[0]?.shape ?? [])}`, ms: performance.now() - t0 });
+      return out;
+    },
+    tensorDataSync(id) {
+      const t0 = performance.now();
+      const out = binding.tensorDataSync(id);
+      entries.push({ name: '(host read)', inputShapes: '', ms: performance.now() - t0 });
+      return out;
+    },
+  };
+  // (a Proxy may not change read-only properties either, so a plain copy).
+  const standIn: Record<string, unknown> = {};
+  for (const key of Object.getOwnPropertyNames(binding)) {
+    const v = (binding as unknown as Record<string, unknown>)[key];
+    standIn[key] = typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(binding) : v;
+  }
+  backend.binding = Object.assign(standIn, timed) as unknown as NodeBinding;
+  const t0 = performance.now();
+  try {
+    await fn();
+  } finally {
+    backend.binding = binding;
+  }
+  return { wallMs: performance.now() - t0, peakBytes: 0, entries };
+}
+
 export async function profileKernels(fn: () => Promise<unknown>, opts: { runs?: number; plainRuns?: number; top?: number } = {}): Promise<KernelProfile> {
   const { runs = 3, plainRuns = 0, top = 15 } = opts;
   const plain: number[] = [];
@@ -81,8 +129,11 @@ export async function profileKernels(fn: () => Promise<unknown>, opts: { runs?: 
     await fn();
     plain.push(performance.now() - t0);
   }
+  const binding = tf.getBackend() === 'tensorflow' ? (tf.backend() as unknown as { binding: NodeBinding }) : undefined;
   const all: { wallMs: number; peakBytes: number; entries: Entry[] }[] = [];
-  for (let i = 0; i < runs; i++) all.push(await profileOnce(fn));
+  // tfjs-node: one tf.profile call for the memory peak, then the op timings from the binding.
+  const peakBytes = binding ? (await profileOnce(fn)).peakBytes : 0;
+  for (let i = 0; i < runs; i++) all.push(binding ? { ...(await profileBindingOnce(binding, fn)), peakBytes } : await profileOnce(fn));
   const first = all[0]?.entries ?? [];
   // Same kernel sequence every call (it should be): per-position medians; else the first call alone.
   const aligned = all.every((r) => r.entries.length === first.length && r.entries.every((e, i) => e.name === first[i]?.name));
@@ -101,7 +152,7 @@ export async function profileKernels(fn: () => Promise<unknown>, opts: { runs?: 
   let kernelMs = 0;
   let kernels = 0;
   for (const e of entries) {
-    if (!tf.getKernel(e.name, backend)) {
+    if (!binding && !tf.getKernel(e.name, backend)) {
       add(scopes, e.name, () => ({ name: e.name, count: 0, ms: 0 }), e.ms);
       continue;
     }

@@ -226,7 +226,7 @@ export async function buildReportData(plan: Plan, extra: { workflowId: string; h
         threads: sft.result.backend.threads,
         detail: `SFT on ${backendLabel(sft.result.backend)}, reward model on ${backendLabel(rm.result.backend)}, evaluation on ${evaluationBackend}`,
       },
-      versions: { ...record.versions },
+      versions: record.versions,
       configYaml: stringify(plan.config),
       storeUri: plan.storeUri,
       artifactUris: {

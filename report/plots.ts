@@ -225,7 +225,7 @@ export function winRateByDifficultySpec(data: ReportData): Spec | null {
     .map(judgeLabel);
   // Judges side by side within a bucket (xOffset, marker shape), so their
   // agreement is visible at a glance; colour stays the candidate arm.
-  const x = { field: 'bucket', type: 'ordinal' as const, sort: buckets, title: 'prompt difficulty', axis: { labelAngle: 0 }, scale: { paddingInner: 0.25 } };
+  const x = { field: 'bucket', type: 'ordinal' as const, sort: buckets, title: 'prompt difficulty', axis: { labelAngle: 0, labelExpr: "split(datum.label, ' ')" }, scale: { paddingInner: 0.25 } };
   const xOffset = { field: 'judge', type: 'nominal' as const, sort: judges, scale: { paddingOuter: 0.3 } };
   const color = armColor(data, rows.map((r) => r.arm), 'candidate');
   return {
@@ -270,7 +270,7 @@ export function goldGainByDifficultySpec(data: ReportData): Spec | null {
   const rows = data.goldByDifficulty.map((g) => ({ arm: g.arm, bucket: g.bucket, n: g.n, value: g.gainOverSft.value, lo: g.gainOverSft.lo, hi: g.gainOverSft.hi }));
   const buckets = data.difficulty.buckets.map((b) => b.name);
   const color = armColor(data, rows.map((r) => r.arm));
-  const x = { field: 'bucket', type: 'ordinal' as const, sort: buckets, title: 'prompt difficulty', axis: { labelAngle: 0 } };
+  const x = { field: 'bucket', type: 'ordinal' as const, sort: buckets, title: 'prompt difficulty', axis: { labelAngle: 0, labelExpr: "split(datum.label, ' ')" } };
   const xOffset = { field: 'arm', type: 'nominal' as const, sort: color.sort };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',

@@ -23,6 +23,7 @@ const cleanup: (() => Promise<unknown>)[] = [];
 
 after(async () => {
   for (const w of workers) await w.kill();
+  // Newest first: a client closes before its server stops, a server stops before its directory goes.
   for (const c of cleanup.reverse()) await c().catch(() => {});
 });
 
@@ -31,7 +32,7 @@ test('a run survives the Temporal server stopping and starting again on the same
   const port = await freePort();
   const uiPort = await freePort();
   await startTemporalServer({ stateDir, port, uiPort, headless: true, preferDefaultPorts: false });
-  cleanup.push(() => stopServer(stateDir, 'temporal'), () => rm(stateDir, { recursive: true, force: true }));
+  cleanup.push(() => stopServer(stateDir, 'temporal').finally(() => rm(stateDir, { recursive: true, force: true })));
   const address = `127.0.0.1:${port}`;
   const tq = `restart-${Date.now()}`;
   const w = await startWorkerProcess({ TEMPORAL_ADDRESS: address, CRLHF_TASK_QUEUE: tq, CRLHF_TEST_STEP_DELAY_MS: 'ppo:1000' });
@@ -60,7 +61,7 @@ test('after the store fails mid-run, crlhf resume completes it without redoing f
   const temporalDir = await tempDir('crlhf-storefail-');
   const port = await freePort();
   await startTemporalServer({ stateDir: temporalDir, port, headless: true, preferDefaultPorts: false });
-  cleanup.push(() => stopServer(temporalDir, 'temporal'), () => rm(temporalDir, { recursive: true, force: true }));
+  cleanup.push(() => stopServer(temporalDir, 'temporal').finally(() => rm(temporalDir, { recursive: true, force: true })));
   const address = `127.0.0.1:${port}`;
 
   const s3 = await startTestS3();
@@ -115,7 +116,7 @@ test('cancelling a run stops PPO at the next iteration with a final checkpoint; 
   const temporalDir = await tempDir('crlhf-cancel-');
   const port = await freePort();
   await startTemporalServer({ stateDir: temporalDir, port, headless: true, preferDefaultPorts: false });
-  cleanup.push(() => stopServer(temporalDir, 'temporal'), () => rm(temporalDir, { recursive: true, force: true }));
+  cleanup.push(() => stopServer(temporalDir, 'temporal').finally(() => rm(temporalDir, { recursive: true, force: true })));
   const address = `127.0.0.1:${port}`;
   const tq = `cancel-${Date.now()}`;
   // One block of 6 iterations, checkpointed only at its end: the only earlier checkpoint is the one

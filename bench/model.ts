@@ -245,25 +245,19 @@ async function benchSize(size: SizeSpec, opts: Options, python: string | null, p
     warmupSteps: opts.quick ? 1 : size.name === 'large' ? 1 : 2,
     warmupGens: 1,
   } satisfies SetupConfig;
-  const runners: Runner[] = [];
-  for (const b of backends) {
-    const slow = b === 'cpu';
-    runners.push({
-      name: b,
-      worker: startOurs(b, opts),
-      stepsPerRep: slow || opts.quick ? 1 : size.stepsPerRep,
-      result: { runner: b },
-      trainMs: [],
-      genMs: [],
-    });
-  }
+  const runner = (name: string, worker: LineWorker, slow = false): Runner => ({
+    name,
+    worker,
+    stepsPerRep: slow || opts.quick ? 1 : size.stepsPerRep,
+    result: { runner: name },
+    trainMs: [],
+    genMs: [],
+  });
+  const runners = backends.map((b) => runner(b, startOurs(b, opts), b === 'cpu'));
   if (opts.wasmOneThread && backends.includes('wasm')) {
-    const name = 'wasm-1thread';
-    runners.push({ name, worker: startOurs('wasm', opts, { CRLHF_THREADS: '1' }, name), stepsPerRep: opts.quick ? 1 : size.stepsPerRep, result: { runner: name }, trainMs: [], genMs: [] });
+    runners.push(runner('wasm-1thread', startOurs('wasm', opts, { CRLHF_THREADS: '1' }, 'wasm-1thread')));
   }
-  if (python) {
-    runners.push({ name: TORCH, worker: startTorch(python, opts), stepsPerRep: opts.quick ? 1 : size.stepsPerRep, result: { runner: TORCH }, trainMs: [], genMs: [] });
-  }
+  if (python) runners.push(runner(TORCH, startTorch(python, opts)));
   const loadBefore = loadavg();
   log(`${size.name}: setting up ${runners.map((r) => r.name).join(', ')} (model, batch, ${base.warmupSteps} warm-up steps, ${base.warmupGens} warm-up generation)`);
   await Promise.all(

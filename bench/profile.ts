@@ -31,6 +31,8 @@ export interface StepProfile {
 }
 
 export interface KernelProfile extends StepProfile {
+  /** What timed the kernels: the addon's executeOp (tfjs-node, every op) or tf.profile (tfjs's kernels only). */
+  timer: 'executeOp' | 'tf.profile';
   /** Most bytes held by tensors during a profiled call (tf.profile's peakBytes), MiB. */
   peakMiB: number;
   /** Median wall time of the same call unprofiled (tf.profile's bookkeeping inflates wallMs). */
@@ -87,7 +89,7 @@ interface NodeBinding {
  * reads (`tensorDataSync`, listed as "(host read)"). Entries are keyed by the
  * first output's shape, since input shapes are not at hand there.
  */
-async function profileBindingOnce(backend: { binding: NodeBinding }, fn: () => Promise<unknown>): Promise<{ wallMs: number; peakBytes: number; entries: Entry[] }> {
+async function profileBindingOnce(backend: { binding: NodeBinding }, fn: () => Promise<unknown>): Promise<{ wallMs: number; entries: Entry[] }> {
   const entries: Entry[] = [];
   const binding = backend.binding;
   // The addon's exports are read-only: the backend gets a stand-in that times two of them.
@@ -118,7 +120,7 @@ async function profileBindingOnce(backend: { binding: NodeBinding }, fn: () => P
   } finally {
     backend.binding = binding;
   }
-  return { wallMs: performance.now() - t0, peakBytes: 0, entries };
+  return { wallMs: performance.now() - t0, entries };
 }
 
 export async function profileKernels(fn: () => Promise<unknown>, opts: { runs?: number; plainRuns?: number; top?: number } = {}): Promise<KernelProfile> {
@@ -130,10 +132,10 @@ export async function profileKernels(fn: () => Promise<unknown>, opts: { runs?: 
     plain.push(performance.now() - t0);
   }
   const binding = tf.getBackend() === 'tensorflow' ? (tf.backend() as unknown as { binding: NodeBinding }) : undefined;
-  const all: { wallMs: number; peakBytes: number; entries: Entry[] }[] = [];
+  const all: { wallMs: number; peakBytes?: number; entries: Entry[] }[] = [];
   // tfjs-node: one tf.profile call for the memory peak, then the op timings from the binding.
   const peakBytes = binding ? (await profileOnce(fn)).peakBytes : 0;
-  for (let i = 0; i < runs; i++) all.push(binding ? { ...(await profileBindingOnce(binding, fn)), peakBytes } : await profileOnce(fn));
+  for (let i = 0; i < runs; i++) all.push(binding ? await profileBindingOnce(binding, fn) : await profileOnce(fn));
   const first = all[0]?.entries ?? [];
   // Same kernel sequence every call (it should be): per-position medians; else the first call alone.
   const aligned = all.every((r) => r.entries.length === first.length && r.entries.every((e, i) => e.name === first[i]?.name));
@@ -166,7 +168,8 @@ export async function profileKernels(fn: () => Promise<unknown>, opts: { runs?: 
     runs: aligned ? runs : 1,
     wallMs: median(all.map((r) => r.wallMs)),
     ...(plain.length ? { plainWallMs: median(plain) } : {}),
-    peakMiB: Math.max(...all.map((r) => r.peakBytes)) / 2 ** 20,
+    timer: binding ? 'executeOp' : 'tf.profile',
+    peakMiB: Math.max(peakBytes, ...all.map((r) => r.peakBytes ?? 0)) / 2 ** 20,
     kernels,
     kernelMs,
     byKernel: [...byName.values()].sort(desc),

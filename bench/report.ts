@@ -95,7 +95,13 @@ export function printProfiles(results: ModelBenchResults): void {
       const p = r.profile;
       if (!p) continue;
       console.log('');
-      const who = r.runner === 'pytorch' ? 'pytorch (torch.profiler, leaf aten ops, self CPU time, mean of' : r.runner === 'tensorflow' ? `rlhf/${r.runner} (TensorFlow ops timed at the addon's executeOp, per-op medians of` : `rlhf/${r.runner} (tf.profile, per-kernel medians of`;
+      const timer = (p.train as Partial<KernelProfile>).timer;
+      const who =
+        r.runner === 'pytorch'
+          ? 'pytorch (torch.profiler, leaf aten ops, self CPU time, mean of'
+          : timer === 'executeOp'
+            ? `rlhf/${r.runner} (TensorFlow ops timed at the addon's executeOp, per-op medians of`
+            : `rlhf/${r.runner} (tf.profile, per-kernel medians of`;
       const dispatch = p.dispatchUs === undefined ? '' : `; one op costs ~${p.dispatchUs.toFixed(0)} µs to dispatch`;
       console.log(`profile ${s.size.name} ${who} ${p.train.runs} calls${dispatch})`);
       for (const which of ['train', 'decode'] as const) {

@@ -10,9 +10,8 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { InferenceSession, Layer } from './inference.js';
 import * as native from './native.js';
+import { GELU_A, GELU_C } from './ops.js';
 
-const GELU_C = Math.sqrt(2 / Math.PI);
-const GELU_A = 0.044715;
 
 export class NativeDecoder {
   /** Cache handles per layer, [B, H, columns, hd]; owned here (native.freeRaw). */

@@ -19,7 +19,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { KVCache, ResolvedConfig, Transformer } from './model.js';
 import * as native from './native.js';
-import { tidy } from './ops.js';
+import { GELU_A, GELU_C, tidy } from './ops.js';
 
 /** Weights for decoding: folded ones owned by the session, the rest the model's own. */
 export interface Layer {
@@ -54,8 +54,6 @@ interface Kernels {
   gather(table: tf.Tensor, ids: tf.Tensor): tf.Tensor;
 }
 
-const GELU_C = Math.sqrt(2 / Math.PI);
-const GELU_A = 0.044715;
 
 const tfjsKernels: Kernels = {
   linear: (x, w, b) => tf.add(tf.matMul(x, w), b),

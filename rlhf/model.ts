@@ -195,25 +195,23 @@ export class Transformer {
     bias: tf.Tensor4D,
     B: number,
     T: number,
-    past?: { k: tf.Tensor4D; v: tf.Tensor4D },
   ): { x: tf.Tensor2D; k: tf.Tensor4D; v: tf.Tensor4D } {
     const p = `h.${l}.`;
     const eps = this.config.layerNormEps;
-    const att = this.attention(l, layerNorm(x, this.vec(p + 'ln1.g'), this.vec(p + 'ln1.b'), eps), bias, B, T, past);
+    const att = this.attention(l, layerNorm(x, this.vec(p + 'ln1.g'), this.vec(p + 'ln1.b'), eps), bias, B, T);
     const x1: tf.Tensor2D = tf.add(x, att.y);
     const h = gelu(linear(layerNorm(x1, this.vec(p + 'ln2.g'), this.vec(p + 'ln2.b'), eps), this.mat(p + 'mlp.wfc'), this.vec(p + 'mlp.bfc')));
     const x2: tf.Tensor2D = tf.add(x1, linear(h, this.mat(p + 'mlp.wproj'), this.vec(p + 'mlp.bproj')));
     return { x: x2, k: att.k, v: att.v };
   }
 
-  /** Causal multi-head attention on xn [B·T, d]; keys/values are `past` (if any) plus these T. */
+  /** Causal multi-head attention on xn [B·T, d]; returns the keys/values of these T positions (the prefill's cache). */
   private attention(
     l: number,
     xn: tf.Tensor2D,
     bias: tf.Tensor4D,
     B: number,
     T: number,
-    past?: { k: tf.Tensor4D; v: tf.Tensor4D },
   ): { y: tf.Tensor2D; k: tf.Tensor4D; v: tf.Tensor4D } {
     const p = `h.${l}.attn.`;
     const { nHeads: H, dModel: d } = this.config;
@@ -221,11 +219,9 @@ export class Transformer {
     const qkv = linear(xn, this.mat(p + 'wqkv'), this.vec(p + 'bqkv')); // [B·T, 3d]
     // [B, T, 3H, hd] → [B, 3H, T, hd]; q, k, v are consecutive groups of H heads.
     const heads = tf.transpose(tf.reshape(qkv, [B, T, 3 * H, hd]), [0, 2, 1, 3]);
-    const [q, kNew, vNew] = tf.split(heads, 3, 1) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D]; // [B, H, T, hd]
-    const k = past ? (tf.concat([past.k, kNew], 2) as tf.Tensor4D) : kNew; // [B, H, Tk, hd]
-    const v = past ? (tf.concat([past.v, vNew], 2) as tf.Tensor4D) : vNew;
-    const scores = matmul(tf.mul(q, 1 / Math.sqrt(hd)) as tf.Tensor4D, k, true); // [B, H, T, Tk]
-    const att = tf.softmax(tf.add(scores, bias)) as tf.Tensor4D; // bias [B, 1, T|1, Tk] broadcasts over heads
+    const [q, k, v] = tf.split(heads, 3, 1) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D]; // [B, H, T, hd]
+    const scores = matmul(tf.mul(q, 1 / Math.sqrt(hd)) as tf.Tensor4D, k, true); // [B, H, T, T]
+    const att = tf.softmax(tf.add(scores, bias)) as tf.Tensor4D; // bias [B, 1, T, T] broadcasts over heads
     const y = matmul(att, v); // [B, H, T, hd]
     const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, d]) as tf.Tensor2D;
     return { y: linear(merged, this.mat(p + 'wo'), this.vec(p + 'bo')), k, v };

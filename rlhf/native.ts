@@ -11,7 +11,8 @@
 // Tensors these calls return are ordinary tfjs tensors, tracked by tf.tidy,
 // but not recorded on the gradient tape: differentiable uses go through
 // tf.customGrad with a hand-written backward pass (ops.ts), and nothing here
-// shows up in tf.profile's kernel list (`nativeOpCount` counts them instead).
+// shows up in tf.profile's kernel list (bench --profile times them at the
+// addon instead).
 import * as tf from '@tensorflow/tfjs';
 
 interface Binding {
@@ -53,12 +54,6 @@ export interface Const {
 
 export type Input = tf.Tensor | Const;
 
-let counted = 0;
-
-/** Ops run through this module since the process started (they are invisible to tf.profile). */
-export function nativeOpCount(): number {
-  return counted;
-}
 
 /** The tfjs-node backend when it is the active one, else undefined. */
 export function nodeBackend(): NodeBackend | undefined {
@@ -121,14 +116,12 @@ function inputIds(b: NodeBackend, inputs: Input[]): number[] {
 
 /** Runs one TensorFlow op with one output (what tfjs-node's executeSingleOutput does, constants allowed). */
 export function run(op: string, attrs: OpAttr[], inputs: Input[]): tf.Tensor {
-  counted++;
   const b = be();
   return b.createOutputTensor(b.binding.executeOp(op, attrs, inputIds(b, inputs), 1)[0] as { id: number; shape: number[]; dtype: number });
 }
 
 /** Runs one TensorFlow op with `n` outputs (0 for ops that only have effects). */
 export function runN(op: string, attrs: OpAttr[], inputs: Input[], n: number): tf.Tensor[] {
-  counted++;
   const b = be();
   return b.binding.executeOp(op, attrs, inputIds(b, inputs), n).map((m) => b.createOutputTensor(m));
 }
@@ -310,13 +303,12 @@ export function hasMklLayerNorm(): boolean {
  * TensorFlow tensor handles with no tfjs tensor around them, for a hot loop
  * whose intermediates never leave it (the decoding step): an op costs the
  * binding call alone, without tfjs's tensor bookkeeping (~5 µs of ~15 µs).
- * Handles created here are deleted by `dispose` unless `keep` or `wrap`
- * takes them out.
+ * Handles created here are deleted by `dispose` unless `keep` takes them
+ * out.
  */
 export class RawScope {
   private readonly b = be();
   private readonly live = new Set<number>();
-  private readonly meta = new Map<number, { id: number; shape: number[]; dtype: number }>();
 
   /** The handle id of a tfjs tensor (still owned by tfjs). */
   of(t: tf.Tensor): number {
@@ -331,12 +323,10 @@ export class RawScope {
 
   /** Runs an op; its outputs belong to this scope. */
   op(name: string, attrList: OpAttr[], inputs: (number | Const)[], n = 1): number[] {
-    counted++;
     const ids = inputs.map((x) => (typeof x === 'number' ? x : x.constId));
     const out = this.b.binding.executeOp(name, attrList, ids, n);
     return out.map((m) => {
       this.live.add(m.id);
-      this.meta.set(m.id, m);
       return m.id;
     });
   }
@@ -349,33 +339,15 @@ export class RawScope {
     return this.b.binding.tensorDataSync(id) as Float32Array;
   }
 
-  /** Deletes a handle now. */
-  free(id: number): void {
-    if (this.live.delete(id)) {
-      this.meta.delete(id);
-      this.b.binding.deleteTensor(id);
-    }
-  }
-
   /** Takes a handle out of the scope: the caller deletes it (`freeRaw`). */
   keep(id: number): number {
     this.live.delete(id);
-    this.meta.delete(id);
     return id;
-  }
-
-  /** Hands an op output to tfjs as an ordinary tensor. */
-  wrap(id: number): tf.Tensor {
-    const m = this.meta.get(id);
-    if (!m) throw new Error(`RawScope.wrap: ${id} is not an op output of this scope`);
-    this.keep(id);
-    return this.b.createOutputTensor(m);
   }
 
   dispose(): void {
     for (const id of this.live) this.b.binding.deleteTensor(id);
     this.live.clear();
-    this.meta.clear();
   }
 }
 

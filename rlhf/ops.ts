@@ -174,8 +174,9 @@ export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D,
   return f(x, gamma, beta) as tf.Tensor2D;
 }
 
-const GELU_C = Math.sqrt(2 / Math.PI);
-const GELU_A = 0.044715;
+/** tanh-approximation GELU constants (GPT-2): gelu(x) = x·σ(2c·(x + a·x³)). */
+export const GELU_C = Math.sqrt(2 / Math.PI);
+export const GELU_A = 0.044715;
 
 /**
  * GELU, tanh approximation as in GPT-2 (arXiv 1606.08415), written as

@@ -5,7 +5,6 @@
 // torch.optim.AdamW step for step.
 import * as tf from '@tensorflow/tfjs';
 import * as native from './native.js';
-import { nodeBackend } from './native.js';
 
 export interface AdamWConfig {
   beta1?: number; // default 0.9
@@ -79,7 +78,7 @@ export class AdamW {
     const vars = [...params.values()];
     const decayed = [...params].map(([name, p]) => decays(name, p));
     const want = cfg.impl ?? 'auto';
-    const fusedOk = nodeBackend() !== undefined;
+    const fusedOk = native.nodeBackend() !== undefined;
     if (want === 'fused' && !fusedOk) throw new Error(`AdamW impl 'fused' needs the tensorflow backend, not ${tf.getBackend()}`);
     this.impl = want === 'chunked' || !fusedOk ? 'chunked' : 'fused';
     const hyper = { beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay };
@@ -359,7 +358,7 @@ class ChunkedAdamW implements AdamWImpl {
 
 /** sqrt(Σ over every gradient of Σg²), one reduction per tensor (no concatenated copy; tf.norm goes through Pow, slow on tfjs-node). */
 function globalNorm(grads: tf.Tensor[]): tf.Scalar {
-  if (nodeBackend()) return tf.sqrt(tf.mul(native.addN(grads.map((g) => native.l2Loss(g))), 2)) as tf.Scalar;
+  if (native.nodeBackend()) return tf.sqrt(tf.mul(native.addN(grads.map((g) => native.l2Loss(g))), 2)) as tf.Scalar;
   return tf.sqrt(tf.addN(grads.map((g) => tf.tidy(() => tf.sum(tf.square(g)))))) as tf.Scalar;
 }
 

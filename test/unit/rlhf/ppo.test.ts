@@ -9,7 +9,7 @@ import { SftTrainer, sftBatch } from '../../../rlhf/sft.js';
 import { encodePrompt } from '../../../rlhf/batch.js';
 import { generate } from '../../../rlhf/sampling.js';
 import { baselineStats, type BaselineStats } from '../../../rlhf/contrastive.js';
-import { PpoTrainer, type PpoConfig, type PpoPrompt, type RewardFn } from '../../../rlhf/ppo.js';
+import { PpoTrainer, type PpoConfig, type PpoMetrics, type PpoPrompt, type RewardFn } from '../../../rlhf/ppo.js';
 
 await setup();
 
@@ -103,6 +103,7 @@ test('PPO (raw rewards) raises the gold reward and keeps the KL to the reference
   assert.ok(m.logprobMismatch < 1e-4, `sampling log-probs agree with the forward pass (${m.logprobMismatch})`);
   assert.equal(m.updates, 4);
   assert.ok(m.rolloutMs > 0 && m.updateMs > 0 && m.forwardMs > 0);
+  assertPhaseTimings(m);
   // Raw mode: the reward is the score.
   assert.equal(m.rewardMean, m.scoreMean);
 });
@@ -181,6 +182,15 @@ test('PPO with old log-probs and entropies from the rollout equals the run that 
     }
     assert.ok(a.metrics.logprobMismatch < 1e-4 && b.metrics.logprobMismatch < 1e-4, `mismatch ${a.metrics.logprobMismatch} / ${b.metrics.logprobMismatch}`);
     assert.ok(a.metrics.advantageMs >= 0 && a.metrics.forwardMs > 0 && a.metrics.updateMs > 0);
+    assertPhaseTimings(a.metrics);
   }
   for (let j = 0; j < reuse.weights.length; j++) assert.ok(Math.abs(reuse.weights[j]! - recompute.weights[j]!) < 1e-4, `weight ${j}`);
 });
+
+/** The phase timings are consecutive intervals of one iteration: none negative, together within its total. */
+function assertPhaseTimings(m: PpoMetrics): void {
+  const phases = [m.rolloutMs, m.scoringMs, m.forwardMs, m.advantageMs, m.updateMs];
+  assert.ok(phases.every((x) => Number.isFinite(x) && x >= 0), `phase timings ${phases}`);
+  const sum = phases.reduce((a, b) => a + b, 0);
+  assert.ok(sum <= m.totalMs + 1e-6, `phases ${sum} ms within the iteration's ${m.totalMs} ms`);
+}

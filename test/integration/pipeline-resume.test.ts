@@ -9,12 +9,12 @@ import { after, before, test } from 'node:test';
 import type { Client } from '@temporalio/client';
 import { REPO_ROOT } from '../../common/dirs.js';
 import { connectClient, queues, temporalSettings } from '../../common/temporal.js';
-import { freePort, startS3Server, startTemporalServer, stopServer, s3Env } from '../../infra/servers.js';
+import { startS3Server, stopServer, s3Env } from '../../infra/servers.js';
 import { layout } from '../../pipeline/layout.js';
 import type { RunStepRecord, StepOutput } from '../../pipeline/steps.js';
 import type { ExperimentSummary } from '../../pipeline/summary.js';
 import { getJson, openStore } from '../../storage/index.js';
-import { startTestS3, tempDir } from '../helpers/servers.js';
+import { startTestS3, startTestTemporal } from '../helpers/servers.js';
 import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process.js';
 import { experimentInput, waitFor, waitForHeartbeat } from '../helpers/pipeline.js';
 
@@ -27,13 +27,15 @@ after(async () => {
   for (const c of cleanup.reverse()) await c().catch(() => {});
 });
 
+/** A Temporal server of this file's own, stopped and its database deleted after the tests. */
+async function temporalServer(): Promise<{ stateDir: string; port: number; address: string }> {
+  const t = await startTestTemporal();
+  cleanup.push(() => t.stop().finally(() => rm(t.stateDir, { recursive: true, force: true })));
+  return { stateDir: t.stateDir, port: t.rec.port, address: t.address };
+}
+
 test('a run survives the Temporal server stopping and starting again on the same database', { timeout: 300_000 }, async () => {
-  const stateDir = await tempDir('crlhf-restart-');
-  const port = await freePort();
-  const uiPort = await freePort();
-  await startTemporalServer({ stateDir, port, uiPort, headless: true, preferDefaultPorts: false });
-  cleanup.push(() => stopServer(stateDir, 'temporal').finally(() => rm(stateDir, { recursive: true, force: true })));
-  const address = `127.0.0.1:${port}`;
+  const { stateDir, port, address } = await temporalServer();
   const tq = `restart-${Date.now()}`;
   const w = await startWorkerProcess({ TEMPORAL_ADDRESS: address, CRLHF_TASK_QUEUE: tq, CRLHF_TEST_STEP_DELAY_MS: 'ppo:1000' });
   workers.push(w);
@@ -48,7 +50,7 @@ test('a run survives the Temporal server stopping and starting again on the same
 
   assert.equal(await stopServer(stateDir, 'temporal'), true);
   await new Promise((r) => setTimeout(r, 2000));
-  await startTemporalServer({ stateDir, port, uiPort, headless: true, preferDefaultPorts: false });
+  await startTestTemporal({ stateDir, port });
 
   client = await connectClient(temporalSettings(address));
   const summary = (await client.workflow.getHandle('restart').result()) as ExperimentSummary;
@@ -58,11 +60,7 @@ test('a run survives the Temporal server stopping and starting again on the same
 });
 
 test('after the store fails mid-run, crlhf resume completes it without redoing finished steps', { timeout: 300_000 }, async () => {
-  const temporalDir = await tempDir('crlhf-storefail-');
-  const port = await freePort();
-  await startTemporalServer({ stateDir: temporalDir, port, headless: true, preferDefaultPorts: false });
-  cleanup.push(() => stopServer(temporalDir, 'temporal').finally(() => rm(temporalDir, { recursive: true, force: true })));
-  const address = `127.0.0.1:${port}`;
+  const { address } = await temporalServer();
 
   const s3 = await startTestS3();
   cleanup.push(() => s3.stop());
@@ -113,11 +111,7 @@ function runCli(args: string[], env: Record<string, string>): Promise<{ code: nu
 
 
 test('cancelling a run stops PPO at the next iteration with a final checkpoint; resume continues from it', { timeout: 300_000 }, async () => {
-  const temporalDir = await tempDir('crlhf-cancel-');
-  const port = await freePort();
-  await startTemporalServer({ stateDir: temporalDir, port, headless: true, preferDefaultPorts: false });
-  cleanup.push(() => stopServer(temporalDir, 'temporal').finally(() => rm(temporalDir, { recursive: true, force: true })));
-  const address = `127.0.0.1:${port}`;
+  const { stateDir: temporalDir, address } = await temporalServer();
   const tq = `cancel-${Date.now()}`;
   // One block of 6 iterations, checkpointed only at its end: the only earlier checkpoint is the one
   // cancellation writes. Iterations are slowed so the cancel request (delivered with a heartbeat
@@ -135,7 +129,7 @@ test('cancelling a run stops PPO at the next iteration with a final checkpoint; 
   // The arm closes once its block has written the final checkpoint.
   await waitFor('the PPO arm to close as cancelled', async () => (await client.workflow.getHandle('cancelled/ppo/ppo').describe()).status.name === 'CANCELLED', 60_000, 200);
   const store = openStore(`file://${storeDir}`);
-  const ckpts = (await store.list(`runs/cancelled/arms/ppo/checkpoints/`)).filter((o) => o.key.endsWith('MANIFEST.json'));
+  const ckpts = (await store.list(`${layout.armDir('cancelled', 'ppo')}/checkpoints/`)).filter((o) => o.key.endsWith('MANIFEST.json'));
   assert.equal(ckpts.length, 1, 'one checkpoint, written on cancellation');
   const step = Number(/step-(\d+)/.exec(ckpts[0]!.key)![1]);
   assert.ok(step >= 1 && step < 6, `stopped at an iteration boundary (step ${step})`);
@@ -148,6 +142,6 @@ test('cancelling a run stops PPO at the next iteration with a final checkpoint; 
   assert.equal(res.code, 0, res.stderr);
   const summary = JSON.parse(res.stdout) as ExperimentSummary;
   assert.deepEqual(summary.arms.map((a) => a.name), ['sft', 'ppo', 'ppo-cr']);
-  const metrics = (await readFile(join(storeDir, 'runs/cancelled/arms/ppo/metrics.jsonl'), 'utf8')).trim().split('\n');
+  const metrics = (await readFile(join(storeDir, layout.armDir('cancelled', 'ppo'), 'metrics.jsonl'), 'utf8')).trim().split('\n');
   assert.deepEqual(metrics.map((l) => (JSON.parse(l) as { iteration: number }).iteration), [1, 2, 3, 4, 5, 6], 'no iteration lost or repeated');
 });

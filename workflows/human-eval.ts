@@ -32,8 +32,7 @@ import type { HumanJudgmentDetail, JudgePair, Judgment, Order } from '../judges/
 
 export type HumanChoice = 'A' | 'B' | 'tie';
 
-/** One pair to judge. A and B are arms (A = candidate, B = baseline); annotators never see arm names. */
-/** A pair shown to people: a JudgePair (arms in canonical order) without the free-form meta. */
+/** A pair shown to people: a JudgePair (arms in canonical order: A = candidate, B = baseline) without the free-form meta; annotators never see arm names. */
 export interface HumanPair extends Omit<JudgePair, 'meta'> {
   /** Difficulty bucket or any grouping the report wants to split by. */
   bucket?: string;

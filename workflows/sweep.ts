@@ -18,6 +18,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -281,7 +282,9 @@ export async function sweepWorkflow(input: SweepInput, carried?: SweepState): Pr
     const g = input.trials[n]!.group;
     return state.groups[g] === 'not-needed' ? input.groups[g]!.sft : undefined;
   };
-  const prefixBusy = (sft: string) => [...running.keys()].some((k) => prefixOf(k) === sft);
+  // Sweeps started before this rule replay without it (their histories launched without waiting).
+  const serializePrefixes = patched('sweep-sft-prefix');
+  const prefixBusy = (sft: string) => serializePrefixes && [...running.keys()].some((k) => prefixOf(k) === sft);
 
   /** The next experiment to start: shared steps first, then trials whose shared steps are ready. */
   const next = (): (() => void) | undefined => {
@@ -308,7 +311,7 @@ export async function sweepWorkflow(input: SweepInput, carried?: SweepState): Pr
     for (;;) {
       const continuing = launched >= perRun || workflowInfo().continueAsNewSuggested;
       if (continuing) phase = 'continuing';
-      while (!continuing && launched < perRun && running.size < input.maxConcurrent) {
+      while (!continuing && (!serializePrefixes || launched < perRun) && running.size < input.maxConcurrent) {
         const start = next();
         if (!start) break;
         start();

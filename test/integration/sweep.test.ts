@@ -15,7 +15,7 @@ import { Command } from 'commander';
 import { registerSweepCommands } from '../../cli/sweep.js';
 import { prepareSweep, startSweep, writeSweepReportLocally } from '../../sweep/commands.js';
 import { connectClient, temporalSettings } from '../../common/temporal.js';
-import type { SweepInput } from '../../sweep/trials.js';
+import { sharedWorkflowId, type SweepInput } from '../../sweep/trials.js';
 import type { SweepStatus } from '../../workflows/sweep.js';
 import { startTestTemporal, tempDir } from '../helpers/servers.js';
 import { startSweepWorkerProcess, startSweepWorkers, type SweepWorkerProcess, type SweepWorkers } from '../helpers/sweep-worker.js';
@@ -416,7 +416,7 @@ test('with stand-in experiments: groups that share an SFT model (label noise onl
     await (await startSweep(client, fn)).handle.result();
     const spans = new Map<string, { sft: string; start: number; end: number }>();
     for await (const wf of client.workflow.list({ query: `CrlhfSweep = 'fn' AND CrlhfKind = 'experiment'` })) {
-      const g = fn.groups.find((x) => wf.workflowId.endsWith(x.key.slice(0, 12)));
+      const g = fn.groups.find((x) => wf.workflowId === sharedWorkflowId('fn', x));
       if (g) spans.set(wf.workflowId, { sft: g.sft, start: wf.startTime.getTime(), end: wf.closeTime!.getTime() });
     }
     assert.equal(spans.size, 4, 'one shared-step run per group');

@@ -1,10 +1,20 @@
 // `crlhf schedule ...`: sweeps on a Temporal Schedule. The commands and their
 // help; the work lives in sweep/schedules.ts, loaded when a command runs.
+import type { ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Command } from 'commander';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 const schedules = () => import('../sweep/schedules.js');
-export const OVERLAP_POLICIES = 'skip, buffer-one, buffer-all, allow-all, cancel-other, terminate-other';
+/** --overlap values and Temporal's policies (plain strings: the CLI loads no SDK to show its help). */
+export const OVERLAP: Record<string, ScheduleOverlapPolicy> = {
+  skip: 'SKIP',
+  'buffer-one': 'BUFFER_ONE',
+  'buffer-all': 'BUFFER_ALL',
+  'allow-all': 'ALLOW_ALL',
+  'cancel-other': 'CANCEL_OTHER',
+  'terminate-other': 'TERMINATE_OTHER',
+};
+export const OVERLAP_POLICIES = Object.keys(OVERLAP).join(', ');
 
 export function registerScheduleCommands(program: Command): void {
   const schedule = program.command('schedule').description('run a sweep on a Temporal Schedule (cron or interval) with overlap and catch-up policies');

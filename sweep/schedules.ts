@@ -15,19 +15,14 @@ import { prepareSweep } from './commands.js';
 
 const say = (msg: string) => process.stderr.write(`${msg}\n`);
 
-export const OVERLAP: Record<string, ScheduleOverlapPolicy> = {
-  skip: 'SKIP',
-  'buffer-one': 'BUFFER_ONE',
-  'buffer-all': 'BUFFER_ALL',
-  'allow-all': 'ALLOW_ALL',
-  'cancel-other': 'CANCEL_OTHER',
-  'terminate-other': 'TERMINATE_OTHER',
-};
+import { OVERLAP, OVERLAP_POLICIES } from '../cli/schedule.js';
+
+export { OVERLAP };
 
 function overlapPolicy(v: string | undefined): ScheduleOverlapPolicy | undefined {
   if (v === undefined) return undefined;
   const p = OVERLAP[v];
-  if (!p) throw new UsageError(`--overlap "${v}": expected one of ${Object.keys(OVERLAP).join(', ')}`);
+  if (!p) throw new UsageError(`--overlap "${v}": expected one of ${OVERLAP_POLICIES}`);
   return p;
 }
 

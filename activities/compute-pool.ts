@@ -17,6 +17,17 @@ const TSX = import.meta.resolve('tsx');
 /** At most this often, and three times per heartbeat timeout, so one missed beat is never fatal. */
 const MAX_LIVENESS_MS = 2000;
 
+/**
+ * Heartbeats the current activity every third of its heartbeat timeout (at
+ * most every 2 s) with `details()`, so a dead worker is noticed within the
+ * timeout even while the activity waits or runs elsewhere. Returns the stop.
+ */
+export function keepAlive(ctx: Context, details: () => unknown = () => undefined): () => void {
+  const every = Math.max(50, Math.min(MAX_LIVENESS_MS, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 3));
+  const timer = setInterval(() => ctx.heartbeat(details()), every);
+  return () => clearInterval(timer);
+}
+
 interface Host {
   child: ChildProcess;
   busy: boolean;
@@ -109,8 +120,7 @@ export class ComputePool {
     const ctx = Context.current();
     const beat = { last: ctx.info.heartbeatDetails };
     // Waiting for a free host and a host's start-up (loading TensorFlow) count as alive too.
-    const every = Math.max(50, Math.min(MAX_LIVENESS_MS, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 3));
-    const liveness = setInterval(() => ctx.heartbeat(beat.last), every);
+    const stopLiveness = keepAlive(ctx, () => beat.last);
     let host: Host | undefined;
     try {
       host = await this.acquire(opts.affinity);
@@ -119,7 +129,7 @@ export class ComputePool {
       if (opts.affinity) host.affinities.add(opts.affinity);
       return await this.runOn<O>(host, job, input, ctx, beat);
     } finally {
-      clearInterval(liveness);
+      stopLiveness();
       if (host) this.release(host);
     }
   }

@@ -21,7 +21,7 @@ import { humanPairsKey } from '../pipeline/judging.js';
 import type { JudgePair } from '../judges/types.js';
 import type { HumanPair } from '../workflows/human-eval.js';
 import { summarize, type ExperimentSummary } from '../pipeline/summary.js';
-import { computePool } from './compute-pool.js';
+import { computePool, keepAlive } from './compute-pool.js';
 import { stickyQueue } from './worker-info.js';
 
 export type { BlockResult, PpoArmResult, ExperimentSummary };
@@ -47,13 +47,11 @@ const workerCache = new Map<string, unknown>();
  * start-to-close timeout.
  */
 async function live<T>(fn: () => Promise<T>): Promise<T> {
-  const ctx = Context.current();
-  const every = Math.max(50, Math.min(2000, (ctx.info.heartbeatTimeoutMs ?? 30_000) / 3));
-  const timer = setInterval(() => ctx.heartbeat(), every);
+  const stop = keepAlive(Context.current());
   try {
     return await fn();
   } finally {
-    clearInterval(timer);
+    stop();
   }
 }
 
@@ -124,9 +122,7 @@ export async function ppoBlock(input: { plan: Plan; arm: string; until: number }
 }
 
 export async function finalizeArm(input: { plan: Plan; arm: string }): Promise<PpoArmResult> {
-  return live(async () => {
-    return finalizeArmStep(input);
-  });
+  return live(() => finalizeArmStep(input));
 }
 
 export async function evaluateStep(plan: Plan): Promise<StepSummary<EvaluationResult>> {
@@ -154,7 +150,5 @@ export async function reportStep(input: { plan: Plan; human?: HumanVotes }): Pro
 }
 
 export async function summarizeRun(input: { plan: Plan; arms: PpoArmResult[]; evaluation: EvaluationResult; report: ReportRef }): Promise<ExperimentSummary> {
-  return live(async () => {
-    return summarize(input);
-  });
+  return live(() => summarize(input));
 }

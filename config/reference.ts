@@ -3,9 +3,11 @@
 import { z } from 'zod';
 import { ExperimentSchema } from './schema.js';
 
-interface JsonSchema {
+export interface JsonSchema {
   type?: string | string[];
   properties?: Record<string, JsonSchema>;
+  additionalProperties?: JsonSchema | boolean;
+  propertyNames?: { pattern?: string };
   items?: JsonSchema | JsonSchema[];
   prefixItems?: JsonSchema[];
   anyOf?: JsonSchema[];
@@ -20,10 +22,13 @@ interface JsonSchema {
   pattern?: string;
 }
 
-function typeOf(s: JsonSchema): string {
+/** A field's type and range as the reference tables show it. */
+export function typeOf(s: JsonSchema): string {
   if (s.enum) return s.enum.map((e) => JSON.stringify(e)).join(' \\| ');
   if (s.anyOf) return s.anyOf.map(typeOf).join(' \\| ');
+  if (s.type === 'object' && s.propertyNames?.pattern && typeof s.additionalProperties === 'object') return `knob → ${typeOf(s.additionalProperties)}`;
   if (s.type === 'object' && s.properties) return `{${Object.keys(s.properties).join(', ')}}`;
+  if (s.type === 'object') return 'mapping';
   if (s.type === 'array') {
     if (s.prefixItems) return `[${s.prefixItems.map(typeOf).join(', ')}]`;
     return `list of ${s.items && !Array.isArray(s.items) ? typeOf(s.items) : 'any'}`;
@@ -51,6 +56,11 @@ export function configReference(): string {
   const schema = z.toJSONSchema(ExperimentSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
   const rows: string[][] = [];
   walk(schema, '', rows);
+  return referenceTable(rows);
+}
+
+/** Rows of [field, type, default, meaning] as a Markdown table. */
+export function referenceTable(rows: string[][]): string {
   const head = ['field', 'type', 'default', 'meaning'];
   return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }

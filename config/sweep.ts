@@ -11,6 +11,7 @@ import type { Document, LineCounter } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../common/errors.js';
 import { readYamlDocument } from './load.js';
+import { referenceTable, typeOf, type JsonSchema } from './reference.js';
 import { makePlan } from '../pipeline/plan.js';
 import { Rng } from '../rlhf/rng.js';
 import { hashJson } from '../storage/digest.js';
@@ -495,42 +496,15 @@ export function sweepInput(
 
 // ------------------------------------------------------------ reference
 
-interface JsonSchemaNode {
-  type?: string;
-  properties?: Record<string, JsonSchemaNode>;
-  additionalProperties?: JsonSchemaNode | boolean;
-  propertyNames?: { pattern?: string };
-  items?: JsonSchemaNode;
-  enum?: unknown[];
-  default?: unknown;
-  description?: string;
-  minimum?: number;
-  exclusiveMinimum?: number;
-  maximum?: number;
-}
-
-function refType(s: JsonSchemaNode): string {
-  if (s.enum) return s.enum.map((e) => JSON.stringify(e)).join(' \\| ');
-  if (s.type === 'object' && s.propertyNames?.pattern && s.additionalProperties && typeof s.additionalProperties === 'object') return `knob → ${refType(s.additionalProperties)}`;
-  if (s.type === 'object' && s.properties) return `{${Object.keys(s.properties).join(', ')}}`;
-  if (s.type === 'object') return 'mapping';
-  if (s.type === 'array') return `list of ${s.items ? refType(s.items) : 'any'}`;
-  const lo = s.exclusiveMinimum !== undefined ? `> ${s.exclusiveMinimum}` : s.minimum !== undefined ? `≥ ${s.minimum}` : '';
-  const hi = s.maximum !== undefined && s.maximum < 1e15 ? `≤ ${s.maximum}` : '';
-  const range = [lo, hi].filter(Boolean).join(', ');
-  return `${s.type ?? 'any'}${range ? ` (${range})` : ''}`;
-}
-
 /** A Markdown table of the sweep spec's fields, generated from its schema (README, "Sweeps"). */
 export function sweepSpecReference(): string {
-  const schema = z.toJSONSchema(SweepSpecSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchemaNode;
+  const schema = z.toJSONSchema(SweepSpecSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
   const rows: string[][] = [];
-  const walk = (s: JsonSchemaNode, path: string) => {
+  const walk = (s: JsonSchema, path: string) => {
     const nested = s.type === 'object' && s.properties && path !== '';
-    rows.push([`\`${path}\``, refType(s), s.default === undefined ? '' : `\`${JSON.stringify(s.default)}\``, (s.description ?? '').replace(/\|/g, '\\|')]);
+    rows.push([`\`${path}\``, typeOf(s), s.default === undefined ? '' : `\`${JSON.stringify(s.default)}\``, (s.description ?? '').replace(/\|/g, '\\|')]);
     if (nested) for (const [k, v] of Object.entries(s.properties!)) walk(v, `${path}.${k}`);
   };
   for (const [k, v] of Object.entries(schema.properties ?? {})) walk(v, k);
-  const head = ['field', 'type', 'default', 'meaning'];
-  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return referenceTable(rows);
 }

@@ -142,7 +142,7 @@ export class InferenceSession {
     this.model = model;
     this.cfg = model.config;
     this.k = native.nodeBackend() ? nativeKernels() : tfjsKernels;
-    this.stamp = [...model.params.values()].map((v) => v.dataId);
+    this.stamp = weightStamp(model);
     const { dModel: d, nHeads: H, nLayers: L } = this.cfg;
     const qScale = 1 / Math.sqrt(d / H);
     const built = tidy(() => {
@@ -188,9 +188,7 @@ export class InferenceSession {
 
   /** False once any of the model's weights has been reassigned (training, copyFrom, a checkpoint). */
   isCurrent(): boolean {
-    let i = 0;
-    for (const v of this.model.params.values()) if (v.dataId !== this.stamp[i++]) return false;
-    return i === this.stamp.length;
+    return sameWeights(this.model, this.stamp);
   }
 
   /**
@@ -266,4 +264,19 @@ export function attentionBias(keyMask: ArrayLike<number>, B: number, T: number, 
     }
   }
   return any ? out : null;
+}
+
+/**
+ * The identities of a model's weight buffers, in params order. Every write
+ * (training, copyFrom, a checkpoint) replaces a variable's buffer, so an
+ * unchanged stamp means unchanged weights without reading them.
+ */
+export function weightStamp(model: { params: Map<string, tf.Variable> }): object[] {
+  return [...model.params.values()].map((v) => v.dataId);
+}
+
+export function sameWeights(model: { params: Map<string, tf.Variable> }, stamp: readonly object[]): boolean {
+  let i = 0;
+  for (const v of model.params.values()) if (v.dataId !== stamp[i++]) return false;
+  return i === stamp.length;
 }

@@ -15,6 +15,7 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendName } from '../backend.js';
 import type { AnyModel } from '../model.js';
+import { sameWeights, weightStamp } from '../inference.js';
 import type { Job, JobResult, WorkerInit } from './protocol.js';
 
 /**
@@ -124,14 +125,13 @@ export class WorkerPool {
         this.post(i, { kind: 'replica', id: r.id, modelKind: model.kind, config: model.config, shapes, weights: r.weights, grads: r.grads[i] as Float32Array });
       }
     }
-    const vars = [...model.params.values()];
-    if (r.stamp.length !== vars.length || vars.some((v, i) => v.dataId !== r.stamp[i])) {
+    if (!sameWeights(model, r.stamp)) {
       let o = 0;
-      for (const v of vars) {
+      for (const v of model.params.values()) {
         r.weights.set(v.dataSync() as Float32Array, o);
         o += v.size;
       }
-      r.stamp = vars.map((v) => v.dataId);
+      r.stamp = weightStamp(model);
       r.version++;
     }
     return r;

@@ -8,7 +8,7 @@ import { availableParallelism, homedir } from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { dataParallelRanks } from './parallel/pool.js';
+import { dataParallelRanks, tensorflowRanks } from './parallel/pool.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
 export type BackendPreference = 'auto' | BackendName;
@@ -128,7 +128,12 @@ async function activateNode(): Promise<BackendInfo> {
   let pkg: string | undefined;
   // CRLHF_GPU=0 never loads the GPU build; =1 loads it even without a visible device.
   const gpuDir = process.env.CRLHF_GPU === '0' ? undefined : gpuPackageDir();
-  if (gpuDir && (process.env.CRLHF_GPU === '1' || nvidiaDevicePresent())) {
+  const wantGpu = gpuDir !== undefined && (process.env.CRLHF_GPU === '1' || nvidiaDevicePresent());
+  // Data-parallel ranks run kernels on one thread each (parallel/pool.ts);
+  // TensorFlow reads this once, when the library loads.
+  const ranks = tensorflowRanks(wantGpu);
+  if (ranks > 1) process.env.TF_NUM_INTRAOP_THREADS = '1';
+  if (gpuDir && wantGpu) {
     try {
       require(gpuDir);
       pkg = `@tensorflow/tfjs-node-gpu (${gpuDir})`;
@@ -153,10 +158,10 @@ async function activateNode(): Promise<BackendInfo> {
   if (pkg.startsWith('@tensorflow/tfjs-node-gpu') && !gpu) notes.push('no CUDA device visible to TensorFlow: CPU kernels');
   return {
     name: 'tensorflow',
-    threads: availableParallelism(),
+    threads: ranks > 1 ? ranks : availableParallelism(),
     tfVersion: tf.version.tfjs,
     gpu,
-    detail: [`${pkg} (TensorFlow C library${gpu ? ', CUDA' : ''}, intra-op threads = cores)`, ...notes].join('; '),
+    detail: [`${pkg} (TensorFlow C library${gpu ? ', CUDA' : ''}, ${ranks > 1 ? `data-parallel over ${ranks} threads, one intra-op thread each` : 'intra-op threads = cores'})`, ...notes].join('; '),
   };
 }
 

@@ -13,6 +13,7 @@
 // tf.customGrad with a hand-written backward pass (ops.ts), and nothing here
 // shows up in tf.profile's kernel list (bench --profile times them at the
 // addon instead).
+import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 
 interface Binding {
@@ -403,4 +404,10 @@ export function applyAdam(p: ResourceVar, m: ResourceVar, v: ResourceVar, s: { a
     [p.handle, m.handle, v.handle, s.zero, s.zero, s.alpha, s.beta1, s.beta2, s.eps, grad],
     0,
   );
+}
+
+/** TensorFlow's intra-op threads: what TF_NUM_INTRAOP_THREADS says when it loaded (backend.ts sets it), else the cores. */
+export function intraOpThreads(): number {
+  const n = Number(process.env.TF_NUM_INTRAOP_THREADS);
+  return Number.isInteger(n) && n > 0 ? n : availableParallelism();
 }

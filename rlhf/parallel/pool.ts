@@ -1,7 +1,7 @@
-// Data parallelism over worker threads for the single-threaded backends
-// (wasm, cpu): one backend instance per core, each holding replicas of the
-// models, each computing its rows of a batch. TensorFlow's kernels already
-// use every core, so on tfjs-node this stays off.
+// Data parallelism over worker threads: one backend instance per core, each
+// holding replicas of the models, each computing its rows of a batch. On
+// wasm and cpu the kernels are single-threaded; on tensorflow each rank runs
+// TensorFlow with one intra-op thread (tensorflowRanks says why).
 //
 // The main thread is rank 0 and computes its own shard while the workers
 // compute theirs. Weights go to the workers through one SharedArrayBuffer
@@ -20,15 +20,40 @@ import type { Job, JobResult, WorkerInit } from './protocol.js';
 
 /**
  * Ranks (threads, the main one included) for data parallelism on the active
- * backend: 1 on tensorflow; elsewhere CRLHF_THREADS, else the cores.
+ * backend: CRLHF_THREADS, else the cores (on tensorflow, the default that
+ * tensorflowRanks fixed when TensorFlow loaded: 1 on a GPU).
  */
 export function dataParallelRanks(): number {
   const backend = tf.getBackend();
+  if (backend === 'tensorflow') return threadsFromEnv() ?? tfDefaultRanks ?? 1;
   if (backend !== 'wasm' && backend !== 'cpu') return 1;
+  return threadsFromEnv() ?? availableParallelism();
+}
+
+function threadsFromEnv(): number | undefined {
   const env = process.env.CRLHF_THREADS?.trim();
-  const n = env ? Number(env) : availableParallelism();
+  if (!env) return undefined;
+  const n = Number(env);
   if (!Number.isInteger(n) || n < 1) throw new Error(`CRLHF_THREADS=${env} is not a positive integer`);
   return n;
+}
+
+let tfDefaultRanks: number | undefined;
+
+/**
+ * The ranks tensorflow starts with (backend.ts calls this before TensorFlow
+ * loads, since its intra-op thread count is read once then): with more than
+ * one, every rank runs TensorFlow's kernels on its own single thread and the
+ * ranks split the rows. On this project's 2-core machines that beats one
+ * thread splitting each kernel over both cores: TensorFlow's pool pays
+ * ~0.05–0.2 ms per op to wake its threads (a decoding step's 8×256 LayerNorm
+ * 0.24 ms on two threads, 0.05 ms on one) and runs the attention's batched
+ * products no faster on two threads than on one (bench --profile). A GPU
+ * runs its kernels itself: one rank.
+ */
+export function tensorflowRanks(gpu: boolean): number {
+  tfDefaultRanks ??= gpu ? 1 : availableParallelism();
+  return threadsFromEnv() ?? tfDefaultRanks;
 }
 
 interface Replica {
@@ -184,7 +209,7 @@ let shared: { ranks: number; backend: string; pool: Promise<WorkerPool> } | unde
 
 /**
  * The process's pool for the active backend, or undefined when data
- * parallelism is off (tensorflow backend, one core, CRLHF_THREADS=1).
+ * parallelism is off (one core, CRLHF_THREADS=1, a GPU).
  */
 export async function workerPool(): Promise<WorkerPool | undefined> {
   const ranks = dataParallelRanks();

@@ -40,6 +40,29 @@ test('KV-cache decoding gives the log-probs of a full forward pass over prompt +
   model.dispose();
 });
 
+// The decoder picks _MklLayerNorm or six plain ops by TensorFlow's intra-op
+// thread count (decode-native.ts): both must match the full forward pass.
+// Only the decoder's choice reads the variable here; TensorFlow read it at start.
+for (const threads of ['1', '2']) {
+  test(`KV-cache decoding matches the full forward pass with the LayerNorm form chosen for ${threads} intra-op thread(s)`, { skip: tf.getBackend() !== 'tensorflow' && 'tensorflow only' }, async () => {
+    const saved = { intra: process.env.TF_NUM_INTRAOP_THREADS, ranks: process.env.CRLHF_THREADS };
+    process.env.TF_NUM_INTRAOP_THREADS = threads;
+    process.env.CRLHF_THREADS = '1'; // decode in this thread
+    const model = tinyPolicy(4);
+    try {
+      const gen = await generate(model, PROMPTS, new Rng('ln'), { maxNewTokens: 6, eosId: -1 });
+      const full = await sequenceLogprobs(model, buildBatch(PROMPTS, gen.responses, 24));
+      for (let i = 0; i < PROMPTS.length; i++) assertClose(gen.logprobs[i]!, full.logprobs[i]!, 2e-5, 0, `row ${i}`);
+    } finally {
+      for (const [k, v] of [['TF_NUM_INTRAOP_THREADS', saved.intra], ['CRLHF_THREADS', saved.ranks]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      model.dispose();
+    }
+  });
+}
+
 test('the same seed gives the same samples; another seed gives others', async () => {
   const model = tinyPolicy(2);
   const opts = { maxNewTokens: 10, temperature: 1.2, topK: 8, topP: 0.95, eosId: -1 };

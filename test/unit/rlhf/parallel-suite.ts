@@ -1,0 +1,106 @@
+// Data-parallel training and sampling over worker threads (rlhf/parallel):
+// the same numbers as one thread for the same global batch. Run by
+// parallel.test.ts (wasm, or cpu) and parallel-tensorflow.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { assertClose } from './helpers.js';
+import { Rng } from '../../../rlhf/rng.js';
+import { Tokenizer } from '../../../rlhf/tokenizer.js';
+import { PolicyModel } from '../../../rlhf/model.js';
+import { SftTrainer, sftBatch } from '../../../rlhf/sft.js';
+import { encodePrompt } from '../../../rlhf/batch.js';
+import { generate } from '../../../rlhf/sampling.js';
+import { dataParallelRanks, shardRanges, stopWorkers } from '../../../rlhf/parallel/pool.js';
+import { weightsOf } from './model-helpers.js';
+
+/** The data-parallel checks on the backend the calling file activated. */
+export function parallelSuite(): void {
+  async function withThreads<T>(n: number, body: () => Promise<T>): Promise<T> {
+    const before = process.env.CRLHF_THREADS;
+    process.env.CRLHF_THREADS = String(n);
+    try {
+      return await body();
+    } finally {
+      if (before === undefined) delete process.env.CRLHF_THREADS;
+      else process.env.CRLHF_THREADS = before;
+    }
+  }
+
+  const CORPUS = [
+    { prompt: 'hello', response: 'world' },
+    { prompt: 'abc', response: 'cba' },
+    { prompt: 'rlhf', response: 'ppo!' },
+    { prompt: 'x', response: 'yz yz' },
+    { prompt: 'sun', response: 'moon' },
+    { prompt: 'one two', response: '3' },
+    { prompt: 'a', response: 'bbbbbbb' },
+  ];
+  const tok = Tokenizer.fit(CORPUS.flatMap((p) => [p.prompt, p.response]));
+  const CFG = { vocabSize: tok.vocabSize, contextLength: 24, dModel: 16, nHeads: 2, nLayers: 2 };
+
+  test('shardRanges: contiguous, near-equal, never empty', () => {
+    assert.deepEqual(shardRanges(7, 2), [
+      [0, 3],
+      [3, 7],
+    ]);
+    assert.deepEqual(shardRanges(2, 4), [
+      [0, 1],
+      [1, 2],
+    ]);
+    assert.deepEqual(shardRanges(9, 3), [
+      [0, 3],
+      [3, 6],
+      [6, 9],
+    ]);
+  });
+
+  test(`CRLHF_THREADS sets the ranks on ${tf.getBackend()}`, async () => {
+    await withThreads(3, async () => assert.equal(dataParallelRanks(), 3));
+    await withThreads(1, async () => assert.equal(dataParallelRanks(), 1));
+  });
+
+  test('data-parallel SFT steps over worker threads equal one-thread steps on the same global batch (float32 tolerance)', async () => {
+    const batch = sftBatch(tok, CORPUS, CFG.contextLength);
+    const run = (threads: number) =>
+      withThreads(threads, async () => {
+        const model = new PolicyModel(CFG, new Rng('dp'));
+        const trainer = new SftTrainer(model, { schedule: { peakLr: 3e-3, totalSteps: 10 } });
+        const steps = [];
+        for (let s = 0; s < 3; s++) steps.push(await trainer.step(batch));
+        const weights = await weightsOf(model);
+        trainer.dispose();
+        model.dispose();
+        return { steps, weights };
+      });
+    const one = await run(1);
+    const two = await run(2);
+    const three = await run(3);
+    for (const other of [two, three]) {
+      for (let s = 0; s < 3; s++) {
+        assertClose([other.steps[s]!.loss], [one.steps[s]!.loss], 1e-5, 1e-5, `loss ${s}`);
+        assertClose([other.steps[s]!.gradNorm], [one.steps[s]!.gradNorm], 1e-5, 1e-4, `grad norm ${s}`);
+        assert.equal(other.steps[s]!.tokens, one.steps[s]!.tokens);
+      }
+      for (const [name, w] of Object.entries(one.weights)) assertClose(other.weights[name]!, w, 1e-5, 1e-4, name);
+    }
+    await stopWorkers();
+  });
+
+  test('generate over worker threads gives every row the samples it gets in one thread', async () => {
+    const model = new PolicyModel(CFG, new Rng('gen'));
+    const prompts = CORPUS.map((p) => encodePrompt(tok, p.prompt));
+    const opts = { maxNewTokens: 8, temperature: 1.3, topK: 6, eosId: -1, policyStats: true };
+    const one = await withThreads(1, () => generate(model, prompts, new Rng('s'), opts));
+    const two = await withThreads(2, () => generate(model, prompts, new Rng('s'), opts));
+    assert.deepEqual(two.responses, one.responses);
+    assert.deepEqual(two.finished, one.finished);
+    for (let i = 0; i < prompts.length; i++) {
+      assertClose(two.logprobs[i]!, one.logprobs[i]!, 1e-5, 0, `logprobs ${i}`);
+      assertClose(two.policyLogprobs![i]!, one.policyLogprobs![i]!, 1e-5, 0, `policy logprobs ${i}`);
+      assertClose(two.entropies![i]!, one.entropies![i]!, 1e-5, 0, `entropies ${i}`);
+    }
+    model.dispose();
+    await stopWorkers();
+  });
+}

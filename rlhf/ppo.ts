@@ -29,6 +29,8 @@ import { klControllerFromConfig, type KLController, type KLControllerConfig } fr
 import { policyLoss, valueLoss } from './losses.js';
 import { responseHidden, type PolicyModel, type ValueModel, type RewardModel } from './model.js';
 import { AdamW, namedGrads, type AdamWConfig } from './optim.js';
+import { shardRanges, sumGrads, workerPool, type WorkerPool } from './parallel/pool.js';
+import type { JobResult } from './parallel/protocol.js';
 import { scoreIds } from './reward-model.js';
 import { Rng } from './rng.js';
 import { generate, sequenceLogprobs, sequenceValues, type GenerateOptions } from './sampling.js';
@@ -397,38 +399,9 @@ export class PpoTrainer {
           idx.forEach((r, i) => out.set(src.subarray(r * R, (r + 1) * R), i * R));
           return out;
         };
-        const shape: [number, number] = [idx.length, R];
         policyLr = lrAt(cfg.policyOptim.schedule, this.policyOptimizer.step);
         valueLr = lrAt(cfg.valueOptim.schedule, this.valueOptimizer.step);
-        const stats = tf.tidy(() => {
-          const mask = tf.tensor2d(sub.responseMask, shape);
-          const oldLp = tf.tensor2d(rows(hostOldLp), shape);
-          const adv = tf.tensor2d(rows(hostAdv), shape);
-          const oldV = tf.tensor2d(rows(hostOldV), shape);
-          const ret = tf.tensor2d(rows(hostRet), shape);
-          let pDiag: tf.Tensor[] = [];
-          const pg = namedGrads(() => {
-            const { logprobs } = responseLogprobs(this.policy, sub);
-            const r = policyLoss(logprobs, oldLp, adv, mask, clipRange);
-            pDiag = [tf.keep(r.clipFrac), tf.keep(r.approxKl)];
-            if (updates === 0) pDiag.push(tf.keep(tf.reshape(logprobs, [-1])));
-            return r.loss;
-          }, this.policy.params);
-          const pNorm = this.policyOptimizer.apply(pg.grads, policyLr, { maxGradNorm: maxNorm });
-          let vDiag: tf.Tensor[] = [];
-          const vg = namedGrads(() => {
-            const h = this.value.forward(batchTensors(sub)).hidden;
-            const v = tf.reshape(this.value.head(responseHidden(h, idx.length, sub.promptLen, R, this.value.config.dModel)), shape);
-            const r = valueLoss(v, oldV, ret, mask, valueClip);
-            vDiag = [tf.keep(r.clipFrac)];
-            return r.loss;
-          }, this.value.params);
-          const vNorm = this.valueOptimizer.apply(vg.grads, valueLr, { maxGradNorm: maxNorm });
-          // [policyLoss, clipFrac, approxKl, valueLoss, valueClipFrac, pNorm, vNorm, (first update: its log-probs)]
-          const out = tf.concat([tf.stack([pg.value, pDiag[0] as tf.Tensor, pDiag[1] as tf.Tensor, vg.value, ...vDiag, pNorm, vNorm]), ...pDiag.slice(2)]);
-          tf.dispose([...pDiag, ...vDiag]);
-          return out;
-        });
+        const stats = await this.minibatchStep(sub, { oldLogprobs: rows(hostOldLp), advantages: rows(hostAdv), oldValues: rows(hostOldV), returns: rows(hostRet) }, { policy: clipRange, value: valueClip }, updates === 0, { policy: policyLr, value: valueLr, maxNorm });
         const all = (await stats.data()) as Float32Array;
         stats.dispose();
         const [pl, cf, ak, vl, vcf, pn, vn] = Array.from(all.subarray(0, 7));
@@ -467,6 +440,63 @@ export class PpoTrainer {
     };
   }
 
+  /**
+   * One minibatch update of policy and critic. With data-parallel ranks
+   * (parallel/pool.ts) each rank takes a contiguous share of the rows
+   * (ppoShardGrads) and the gradients are summed before the optimizers step,
+   * so the update equals one thread's to float32 rounding. Returns
+   * [policyLoss, clipFrac, approxKl, valueLoss, valueClipFrac, policy grad
+   * norm, value grad norm, (withLogprobs: the rows' log-probs)].
+   */
+  private async minibatchStep(sub: SequenceBatch, targets: PpoTargets, clip: PpoClip, withLogprobs: boolean, opt: { policy: number; value: number; maxNorm: number }): Promise<tf.Tensor1D> {
+    const pool = sub.batchSize >= 2 ? await workerPool() : undefined;
+    const shards = shardRanges(sub.batchSize, pool?.ranks ?? 1);
+    const R = sub.responseLen;
+    const tokens = (a: number, b: number) => sub.responseLengths.slice(a, b).reduce((x, y) => x + y, 0);
+    const total = tokens(0, sub.batchSize);
+    const share = (a: number, b: number) => (shards.length === 1 ? 1 : total > 0 ? tokens(a, b) / total : 0);
+    const part = ([a, b]: [number, number]) => {
+      const slice = (x: Float32Array) => x.slice(a * R, b * R);
+      return {
+        batch: selectRows(sub, Array.from({ length: b - a }, (_, i) => a + i)),
+        targets: { oldLogprobs: slice(targets.oldLogprobs), advantages: slice(targets.advantages), oldValues: slice(targets.oldValues), returns: slice(targets.returns) },
+        share: share(a, b),
+      };
+    };
+    const replicas = pool && shards.length > 1 ? { policy: pool.sync(this.policy), value: pool.sync(this.value) } : undefined;
+    const remote = replicas
+      ? shards.slice(1).map((range, i) => {
+          const p = part(range);
+          return (pool as WorkerPool).request(i, { kind: 'ppoGrads', policy: { id: replicas.policy.id, version: replicas.policy.version }, value: { id: replicas.value.id, version: replicas.value.version }, ...p, clip, withLogprobs });
+        })
+      : [];
+    // This thread's shard runs while the workers run theirs.
+    const first = shards.length === 1 ? { batch: sub, targets, share: 1 } : part(shards[0] as [number, number]);
+    const local = ppoShardGrads(this.policy, this.value, first.batch, first.targets, first.share, clip, withLogprobs);
+    const disposeLocal = () => tf.dispose([...local.policyGrads.values(), ...local.valueGrads.values(), local.stats, ...(local.logprobs ? [local.logprobs] : [])]);
+    let results: Extract<JobResult, { kind: 'ppoGrads' }>[];
+    try {
+      results = (await Promise.all(remote)) as Extract<JobResult, { kind: 'ppoGrads' }>[];
+    } catch (err) {
+      disposeLocal();
+      throw err;
+    }
+    try {
+      return tf.tidy(() => {
+        const pGrads = replicas ? sumGrads(this.policy, replicas.policy, local.policyGrads, results.length) : local.policyGrads;
+        const pNorm = this.policyOptimizer.apply(pGrads, opt.policy, { maxGradNorm: opt.maxNorm });
+        const vGrads = replicas ? sumGrads(this.value, replicas.value, local.valueGrads, results.length) : local.valueGrads;
+        const vNorm = this.valueOptimizer.apply(vGrads, opt.value, { maxGradNorm: opt.maxNorm });
+        let stats: tf.Tensor = local.stats;
+        for (const r of results) stats = tf.add(stats, tf.tensor1d(r.stats));
+        const logprobs = withLogprobs ? [local.logprobs as tf.Tensor, ...results.map((r) => tf.tensor1d(r.logprobs as Float32Array))] : [];
+        return tf.concat([stats, tf.stack([pNorm, vNorm]), ...logprobs]) as tf.Tensor1D;
+      });
+    } finally {
+      disposeLocal();
+    }
+  }
+
   /** Everything needed to continue this run exactly: weights, optimizers, RNGs, β, running moments. */
   saveCheckpoint(extra: Record<string, unknown> = {}): Promise<Checkpoint> {
     return saveCheckpoint({
@@ -498,5 +528,72 @@ export class PpoTrainer {
   dispose(): void {
     this.policyOptimizer.dispose();
     this.valueOptimizer.dispose();
+  }
+}
+
+/** A minibatch's per-token targets, [rows × R] row-major, zero past each row's response. */
+export interface PpoTargets {
+  oldLogprobs: Float32Array;
+  advantages: Float32Array;
+  oldValues: Float32Array;
+  returns: Float32Array;
+}
+
+export interface PpoClip {
+  policy: number;
+  value: number;
+}
+
+export interface PpoShardResult {
+  policyGrads: Map<string, tf.Tensor>;
+  valueGrads: Map<string, tf.Tensor>;
+  /** [policyLoss, clipFrac, approxKl, valueLoss, valueClipFrac], each the shard's share of the minibatch's token mean. */
+  stats: tf.Tensor1D;
+  /** The policy's log-probs of the rows, [rows·R], when asked. */
+  logprobs?: tf.Tensor1D;
+}
+
+/**
+ * The clipped policy and value losses' gradients over the rows of `sub`,
+ * every loss and diagnostic being the rows' masked token mean times `share`
+ * (their tokens over the minibatch's): the shards of a minibatch then add up
+ * to the minibatch's token means, gradients included, which is how the
+ * data-parallel ranks (parallel/pool.ts) split an update. One shard with
+ * share 1 is the minibatch itself. The caller disposes the result.
+ */
+export function ppoShardGrads(
+  policy: PolicyModel,
+  value: ValueModel,
+  sub: SequenceBatch,
+  targets: PpoTargets,
+  share: number,
+  clip: PpoClip,
+  withLogprobs: boolean,
+): PpoShardResult {
+  const R = sub.responseLen;
+  const shape: [number, number] = [sub.batchSize, R];
+  const [mask, oldLp, adv, oldV, ret] = [sub.responseMask, targets.oldLogprobs, targets.advantages, targets.oldValues, targets.returns].map((a) => tf.tensor2d(a, shape));
+  let pDiag: tf.Tensor[] = [];
+  let vDiag: tf.Tensor[] = [];
+  try {
+    const pg = namedGrads(() => {
+      const { logprobs } = responseLogprobs(policy, sub);
+      const r = policyLoss(logprobs, oldLp as tf.Tensor, adv as tf.Tensor, mask as tf.Tensor, clip.policy);
+      pDiag = [tf.keep(tf.mul(r.clipFrac, share)), tf.keep(tf.mul(r.approxKl, share))];
+      if (withLogprobs) pDiag.push(tf.keep(tf.reshape(logprobs, [-1])));
+      return tf.mul(r.loss, share) as tf.Scalar;
+    }, policy.params);
+    const vg = namedGrads(() => {
+      const h = value.forward(batchTensors(sub)).hidden;
+      const v = tf.reshape(value.head(responseHidden(h, sub.batchSize, sub.promptLen, R, value.config.dModel)), shape);
+      const r = valueLoss(v, oldV as tf.Tensor, ret as tf.Tensor, mask as tf.Tensor, clip.value);
+      vDiag = [tf.keep(tf.mul(r.clipFrac, share))];
+      return tf.mul(r.loss, share) as tf.Scalar;
+    }, value.params);
+    const stats = tf.stack([pg.value, pDiag[0] as tf.Tensor, pDiag[1] as tf.Tensor, vg.value, vDiag[0] as tf.Tensor]) as tf.Tensor1D;
+    tf.dispose([pg.value, vg.value]);
+    return { policyGrads: pg.grads, valueGrads: vg.grads, stats, ...(withLogprobs ? { logprobs: pDiag[2] as tf.Tensor1D } : {}) };
+  } finally {
+    tf.dispose([mask, oldLp, adv, oldV, ret, ...pDiag.slice(0, 2), ...vDiag] as tf.Tensor[]);
   }
 }

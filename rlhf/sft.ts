@@ -7,7 +7,7 @@ import { responseHidden, type PolicyModel } from './model.js';
 import { targetLogprobs } from './ops.js';
 import { AdamW, namedGrads, type AdamWConfig } from './optim.js';
 import { lrAt, type LrSchedule } from './schedule.js';
-import { shardRanges, workerPool, type WorkerPool } from './parallel/pool.js';
+import { shardRanges, sumGrads, workerPool, type WorkerPool } from './parallel/pool.js';
 import type { JobResult } from './parallel/protocol.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -115,14 +115,7 @@ export class SftTrainer {
       throw err;
     }
     return tf.tidy(() => {
-      const grads = new Map<string, tf.Tensor>();
-      let o = 0;
-      for (const [name, v] of this.model.params) {
-        let g = local.grads.get(name) ?? tf.zerosLike(v);
-        for (let w = 0; w < shards.length - 1; w++) g = tf.add(g, tf.tensor((replica.grads[w] as Float32Array).subarray(o, o + v.size), v.shape, 'float32'));
-        grads.set(name, g);
-        o += v.size;
-      }
+      const grads = sumGrads(this.model, replica, local.grads, shards.length - 1);
       const norm = this.optimizer.apply(grads, lr, { maxGradNorm: this.config.maxGradNorm ?? 1.0 });
       const out = tf.stack([tf.add(local.value, remoteLoss), norm]);
       tf.dispose([local.value, ...local.grads.values()]);

@@ -56,7 +56,7 @@ export function tensorflowRanks(gpu: boolean): number {
   return threadsFromEnv() ?? tfDefaultRanks;
 }
 
-interface Replica {
+export interface Replica {
   id: number;
   /** Every weight, in params order, float32. */
   weights: Float32Array;
@@ -228,6 +228,24 @@ export async function stopWorkers(): Promise<void> {
   const s = shared;
   shared = undefined;
   if (s) await (await s.pool).terminate();
+}
+
+/**
+ * Per parameter of `model` (params order): `local`'s gradient (zero where
+ * missing) plus the first `n` workers' gradient buffers of `replica`, added
+ * in rank order so the result is deterministic. Tensors go to the caller's
+ * tidy.
+ */
+export function sumGrads(model: AnyModel, replica: Replica, local: Map<string, tf.Tensor>, n: number): Map<string, tf.Tensor> {
+  const out = new Map<string, tf.Tensor>();
+  let o = 0;
+  for (const [name, v] of model.params) {
+    let g = local.get(name) ?? tf.zerosLike(v);
+    for (let w = 0; w < n; w++) g = tf.add(g, tf.tensor((replica.grads[w] as Float32Array).subarray(o, o + v.size), v.shape, 'float32'));
+    out.set(name, g);
+    o += v.size;
+  }
+  return out;
 }
 
 /** [start, end) row ranges of `rows` split into at most `parts` contiguous, near-equal shards (none empty). */

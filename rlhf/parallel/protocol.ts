@@ -6,6 +6,7 @@ import type { SequenceBatch } from '../batch.js';
 import type { AnyModel, ResolvedConfig } from '../model.js';
 import type { RngState } from '../rng.js';
 import type { GenerateOptions, GenerateResult } from '../sampling.js';
+import type { PpoClip, PpoTargets } from '../ppo.js';
 
 export interface WorkerInit {
   backend: BackendName;
@@ -19,10 +20,19 @@ export type Job =
   /** Gradients of Σ(token NLL)/denominator over `batch` into the replica's gradient buffer. */
   | { kind: 'sftGrads'; id: number; version: number; batch: SequenceBatch; denominator: number }
   /** generate's loop over these rows, one RNG stream per row. */
-  | { kind: 'generate'; id: number; version: number; prompts: number[][]; rngs: RngState[]; opts: GenerateOptions };
+  | { kind: 'generate'; id: number; version: number; prompts: number[][]; rngs: RngState[]; opts: GenerateOptions }
+  /** ppoShardGrads over these rows: policy and value gradients into the two replicas' gradient buffers. */
+  | { kind: 'ppoGrads'; policy: ReplicaRef; value: ReplicaRef; batch: SequenceBatch; targets: PpoTargets; share: number; clip: PpoClip; withLogprobs: boolean };
+
+export interface ReplicaRef {
+  id: number;
+  version: number;
+}
 
 export type JobResult =
   | { kind: 'ok' }
   | { kind: 'sftGrads'; loss: number }
   | { kind: 'generate'; result: GenerateResult }
+  /** ppoShardGrads' stats (and log-probs when asked), as host arrays. */
+  | { kind: 'ppoGrads'; stats: number[]; logprobs?: Float32Array }
   | { kind: 'error'; message: string };

@@ -7,6 +7,7 @@ import { initBackend } from '../backend.js';
 import { PolicyModel, RewardModel, ValueModel, type AnyModel } from '../model.js';
 import { namedGrads } from '../optim.js';
 import { Rng } from '../rng.js';
+import { ppoShardGrads } from '../ppo.js';
 import { generateRows } from '../sampling.js';
 import { sftLoss } from '../sft.js';
 import type { Job, JobResult, WorkerInit } from './protocol.js';
@@ -41,6 +42,17 @@ function replica(id: number, version: number): Replica {
   return r;
 }
 
+/** Gradients into the replica's shared buffer, params order, zeros where a parameter has none. */
+function writeGrads(r: Replica, grads: Map<string, tf.Tensor>): void {
+  let o = 0;
+  for (const [name, v] of r.model.params) {
+    const g = grads.get(name);
+    if (g) r.grads.set(g.dataSync() as Float32Array, o);
+    else r.grads.fill(0, o, o + v.size);
+    o += v.size;
+  }
+}
+
 async function handle(job: Job): Promise<JobResult> {
   switch (job.kind) {
     case 'ping':
@@ -58,16 +70,22 @@ async function handle(job: Job): Promise<JobResult> {
     case 'sftGrads': {
       const r = replica(job.id, job.version);
       const { value, grads } = namedGrads(() => sftLoss(r.model as PolicyModel, job.batch, job.denominator), r.model.params);
-      let o = 0;
-      for (const [name, v] of r.model.params) {
-        const g = grads.get(name);
-        if (g) r.grads.set(g.dataSync() as Float32Array, o);
-        else r.grads.fill(0, o, o + v.size);
-        o += v.size;
-      }
+      writeGrads(r, grads);
       const loss = value.dataSync()[0] as number;
       tf.dispose([value, ...grads.values()]);
       return { kind: 'sftGrads', loss };
+    }
+    case 'ppoGrads': {
+      const policy = replica(job.policy.id, job.policy.version);
+      const value = replica(job.value.id, job.value.version);
+      const out = ppoShardGrads(policy.model as PolicyModel, value.model as ValueModel, job.batch, job.targets, job.share, job.clip, job.withLogprobs);
+      try {
+        writeGrads(policy, out.policyGrads);
+        writeGrads(value, out.valueGrads);
+        return { kind: 'ppoGrads', stats: Array.from(out.stats.dataSync()), ...(out.logprobs ? { logprobs: out.logprobs.dataSync() as Float32Array } : {}) };
+      } finally {
+        tf.dispose([...out.policyGrads.values(), ...out.valueGrads.values(), out.stats, ...(out.logprobs ? [out.logprobs] : [])]);
+      }
     }
     case 'generate': {
       const r = replica(job.id, job.version);

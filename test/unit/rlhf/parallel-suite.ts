@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import { assertClose } from './helpers.js';
 import { Rng } from '../../../rlhf/rng.js';
 import { Tokenizer } from '../../../rlhf/tokenizer.js';
-import { PolicyModel } from '../../../rlhf/model.js';
+import { PolicyModel, ValueModel } from '../../../rlhf/model.js';
+import { PpoTrainer, type PpoMetrics, type PpoPrompt, type RewardFn } from '../../../rlhf/ppo.js';
 import { SftTrainer, sftBatch } from '../../../rlhf/sft.js';
 import { encodePrompt } from '../../../rlhf/batch.js';
 import { generate } from '../../../rlhf/sampling.js';
@@ -101,6 +102,61 @@ export function parallelSuite(): void {
       assertClose(two.entropies![i]!, one.entropies![i]!, 1e-5, 0, `entropies ${i}`);
     }
     model.dispose();
+    await stopWorkers();
+  });
+
+  test('data-parallel PPO updates equal one-thread updates on the same minibatches (float32 tolerance)', async () => {
+    const prompts: PpoPrompt[] = CORPUS.map((p, i) => ({ id: `p${i}`, text: p.prompt }));
+    // Rewards that vary with the response, so advantages and gradients are not trivial.
+    const rewardFn: RewardFn = (samples) => samples.map((x) => [...x.response].filter((c) => 'aeiou'.includes(c)).length - x.response.length / 4);
+    const run = (threads: number) =>
+      withThreads(threads, async () => {
+        const policy = new PolicyModel(CFG, new Rng('ppo-dp'));
+        const value = new ValueModel(CFG, new Rng('ppo-dp:v'));
+        const trainer = new PpoTrainer({
+          policy,
+          reference: policy.clone(),
+          value,
+          tokenizer: tok,
+          rewardFn,
+          config: {
+            rewardMode: 'raw',
+            generation: { maxNewTokens: 6, temperature: 1.2 },
+            kl: { kind: 'fixed', coef: 0.05 },
+            ppoEpochs: 2,
+            miniBatchSize: 5,
+            policyOptim: { schedule: { peakLr: 3e-3, totalSteps: 1, decay: 'constant' } },
+            valueOptim: { schedule: { peakLr: 3e-3, totalSteps: 1, decay: 'constant' } },
+          },
+          seed: 'ppo-dp',
+        });
+        const metrics: PpoMetrics[] = [];
+        const responses: string[][] = [];
+        for (let i = 0; i < 2; i++) {
+          const out = await trainer.step(prompts);
+          metrics.push(out.metrics);
+          responses.push(out.rollouts.map((r) => r.response));
+        }
+        const weights = { policy: await weightsOf(policy), value: await weightsOf(value) };
+        trainer.dispose();
+        for (const m of [trainer.policy, trainer.reference, trainer.value]) m.dispose();
+        return { metrics, responses, weights };
+      });
+    const one = await run(1);
+    for (const other of [await run(2), await run(3)]) {
+      assert.deepEqual(other.responses, one.responses);
+      for (let i = 0; i < 2; i++) {
+        assert.equal(other.metrics[i]!.updates, one.metrics[i]!.updates);
+        for (const k of ['policyLoss', 'valueLoss', 'approxKl', 'clipFrac', 'valueClipFrac', 'policyGradNorm', 'valueGradNorm', 'logprobMismatch'] as const) {
+          assertClose([other.metrics[i]![k]], [one.metrics[i]![k]], 1e-5, 1e-4, `iteration ${i} ${k}`);
+        }
+      }
+      for (const m of ['policy', 'value'] as const) {
+        for (const [name, w] of Object.entries(one.weights[m])) assertClose(other.weights[m][name]!, w, 1e-5, 1e-4, `${m} ${name}`);
+      }
+    }
+    // Not vacuous: both networks got gradients.
+    assert.ok(one.metrics.some((m) => m.policyGradNorm > 0 && m.valueGradNorm > 0));
     await stopWorkers();
   });
 }

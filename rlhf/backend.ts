@@ -17,9 +17,10 @@ export interface BackendInfo {
   /** The tfjs backend that runs every op: recorded with every result. */
   name: BackendName;
   /**
-   * Threads the backend really uses: TensorFlow's intra-op pool on
-   * tensorflow; on wasm and cpu (single-threaded kernels) the data-parallel
-   * worker threads of parallel/pool.ts (CRLHF_THREADS, default the cores).
+   * Threads the backend really uses: the data-parallel ranks of
+   * parallel/pool.ts (CRLHF_THREADS, default the cores), each running
+   * single-threaded kernels; on tensorflow with one rank, TensorFlow's
+   * intra-op pool (the cores).
    */
   threads: number;
   tfVersion: string;

@@ -2,11 +2,13 @@
 // −log σ(r(x, y_chosen) − r(x, y_rejected)) (InstructGPT, arXiv 2203.02155
 // eq. 1; the loss itself is losses.bradleyTerryLoss, in softplus form).
 import * as tf from '@tensorflow/tfjs';
-import { batchTensors, buildBatch, encodePrompt, encodeResponse, lastTokenSelector, type SequenceBatch } from './batch.js';
+import { batchTensors, buildBatch, encodePrompt, encodeResponse, lastTokenSelector, selectRows, type SequenceBatch } from './batch.js';
 import { bradleyTerryLoss } from './losses.js';
 import type { RewardModel } from './model.js';
 import { AdamW, namedGrads, type AdamWConfig } from './optim.js';
 import { lrAt, type LrSchedule } from './schedule.js';
+import { shardRanges, sumGrads, workerPool, type WorkerPool } from './parallel/pool.js';
+import type { JobResult } from './parallel/protocol.js';
 import type { Tokenizer } from './tokenizer.js';
 
 export interface PreferencePair {
@@ -48,6 +50,26 @@ function pairTerms(model: RewardModel, batch: SequenceBatch): { loss: tf.Scalar;
   };
 }
 
+/**
+ * Gradients of one shard of a step's pairs (a pairBatch): loss, accuracy and
+ * margin are the shard's means times `share` (its pairs over the step's), so
+ * the shards of a step add up to its means, gradients included. Share 1 is
+ * the whole step. The caller disposes the result.
+ */
+export function rewardShardGrads(model: RewardModel, batch: SequenceBatch, share: number): { grads: Map<string, tf.Tensor>; stats: tf.Tensor1D } {
+  // The forward pass runs in variableGrads' own scope; keep() carries the
+  // diagnostics out of it so they are read with the loss in one transfer.
+  let diagnostics: tf.Tensor[] = [];
+  const { value, grads } = namedGrads(() => {
+    const t = pairTerms(model, batch);
+    diagnostics = [tf.keep(tf.mul(t.accuracy, share)), tf.keep(tf.mul(t.margin, share))];
+    return tf.mul(t.loss, share) as tf.Scalar;
+  }, model.params);
+  const stats = tf.stack([value, ...diagnostics]) as tf.Tensor1D;
+  tf.dispose([value, ...diagnostics]);
+  return { grads, stats };
+}
+
 export interface RewardTrainerConfig {
   schedule: LrSchedule;
   optimizer?: AdamWConfig;
@@ -81,23 +103,44 @@ export class RewardTrainer {
     return this.optimizer.step;
   }
 
+  /**
+   * One optimizer step on `pairs`. With data-parallel ranks (parallel/pool.ts)
+   * each rank scores a contiguous share of the pairs (rewardShardGrads) and
+   * the gradients are summed before the step: the same update as one thread
+   * to float32 rounding.
+   */
   async step(pairs: readonly PreferencePair[]): Promise<RewardStepResult> {
-    const batch = pairBatch(this.tokenizer, pairs, this.config.contextLength ?? this.model.config.contextLength);
+    const ctx = this.config.contextLength ?? this.model.config.contextLength;
     const lr = lrAt(this.config.schedule, this.optimizer.step);
+    const pool = pairs.length >= 2 ? await workerPool() : undefined;
+    const shards = shardRanges(pairs.length, pool?.ranks ?? 1);
+    const replica = pool && shards.length > 1 ? pool.sync(this.model) : undefined;
+    const share = ([a, b]: [number, number]) => (shards.length === 1 ? 1 : (b - a) / pairs.length);
+    // A shard keeps the whole step's padded layout (its chosen rows, then its rejected rows).
+    const batch = pairBatch(this.tokenizer, pairs, ctx);
+    const n = pairs.length;
+    const rows = ([a, b]: [number, number]) => selectRows(batch, [...Array(b - a).keys()].map((i) => a + i).concat([...Array(b - a).keys()].map((i) => n + a + i)));
+    const remote = replica
+      ? shards.slice(1).map((range, i) => (pool as WorkerPool).request(i, { kind: 'rewardGrads', id: replica.id, version: replica.version, batch: rows(range), share: share(range) }))
+      : [];
+    // This thread's shard runs while the workers run theirs.
+    const first = shards[0] as [number, number];
+    const local = rewardShardGrads(this.model, shards.length === 1 ? batch : rows(first), share(first));
+    let results: Extract<JobResult, { kind: 'rewardGrads' }>[];
+    try {
+      results = (await Promise.all(remote)) as Extract<JobResult, { kind: 'rewardGrads' }>[];
+    } catch (err) {
+      tf.dispose([...local.grads.values(), local.stats]);
+      throw err;
+    }
     const metrics = tf.tidy(() => {
-      // The forward pass runs in variableGrads' own scope; keep() carries the
-      // diagnostics out of it so they are read with the loss in one transfer.
-      let diagnostics: tf.Tensor[] = [];
-      const { value, grads } = namedGrads(() => {
-        const t = pairTerms(this.model, batch);
-        diagnostics = [tf.keep(t.accuracy), tf.keep(t.margin)];
-        return t.loss;
-      }, this.model.params);
+      const grads = replica ? sumGrads(this.model, replica, local.grads, results.length) : local.grads;
       const norm = this.optimizer.apply(grads, lr, { maxGradNorm: this.config.maxGradNorm ?? 1.0 });
-      const out = tf.stack([value, ...diagnostics, norm]);
-      tf.dispose(diagnostics);
-      return out;
+      let stats: tf.Tensor = local.stats;
+      for (const r of results) stats = tf.add(stats, tf.tensor1d(r.stats));
+      return tf.concat([stats, tf.reshape(norm, [1])]);
     });
+    tf.dispose([...local.grads.values(), local.stats]);
     const [loss, accuracy, margin, gradNorm] = Array.from(await metrics.data()) as [number, number, number, number];
     metrics.dispose();
     return { loss, accuracy, margin, gradNorm, lr };

@@ -68,8 +68,8 @@ export interface GenerateResult {
  *
  * Each row samples from its own stream, forked from `rng` (which advances by
  * one draw per call), so a row's samples do not depend on which rows share
- * its batch: on the single-threaded backends the rows are split over the
- * data-parallel workers (parallel/pool.ts) with the same results.
+ * its batch: the rows are split over the data-parallel ranks
+ * (parallel/pool.ts) with the same results.
  */
 export async function generate(model: PolicyModel, prompts: number[][], rng: Rng, opts: GenerateOptions): Promise<GenerateResult> {
   const base = rng.fork('generate');

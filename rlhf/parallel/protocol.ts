@@ -22,6 +22,8 @@ export type Job =
   /** generate's loop over these rows, one RNG stream per row. */
   | { kind: 'generate'; id: number; version: number; prompts: number[][]; rngs: RngState[]; opts: GenerateOptions }
   /** ppoShardGrads over these rows: policy and value gradients into the two replicas' gradient buffers. */
+  /** rewardShardGrads over this pair batch: gradients into the replica's gradient buffer. */
+  | { kind: 'rewardGrads'; id: number; version: number; batch: SequenceBatch; share: number }
   | { kind: 'ppoGrads'; policy: ReplicaRef; value: ReplicaRef; batch: SequenceBatch; targets: PpoTargets; share: number; clip: PpoClip; withLogprobs: boolean };
 
 export interface ReplicaRef {
@@ -35,4 +37,6 @@ export type JobResult =
   | { kind: 'generate'; result: GenerateResult }
   /** ppoShardGrads' stats (and log-probs when asked), as host arrays. */
   | { kind: 'ppoGrads'; stats: number[]; logprobs?: Float32Array }
+  /** rewardShardGrads' [loss, accuracy, margin] shares. */
+  | { kind: 'rewardGrads'; stats: number[] }
   | { kind: 'error'; message: string };

@@ -8,6 +8,7 @@ import { PolicyModel, RewardModel, ValueModel, type AnyModel } from '../model.js
 import { namedGrads } from '../optim.js';
 import { Rng } from '../rng.js';
 import { ppoShardGrads } from '../ppo.js';
+import { rewardShardGrads } from '../reward-model.js';
 import { generateRows } from '../sampling.js';
 import { sftLoss } from '../sft.js';
 import type { Job, JobResult, WorkerInit } from './protocol.js';
@@ -74,6 +75,16 @@ async function handle(job: Job): Promise<JobResult> {
       const loss = value.dataSync()[0] as number;
       tf.dispose([value, ...grads.values()]);
       return { kind: 'sftGrads', loss };
+    }
+    case 'rewardGrads': {
+      const r = replica(job.id, job.version);
+      const out = rewardShardGrads(r.model as RewardModel, job.batch, job.share);
+      try {
+        writeGrads(r, out.grads);
+        return { kind: 'rewardGrads', stats: Array.from(out.stats.dataSync()) };
+      } finally {
+        tf.dispose([...out.grads.values(), out.stats]);
+      }
     }
     case 'ppoGrads': {
       const policy = replica(job.policy.id, job.policy.version);

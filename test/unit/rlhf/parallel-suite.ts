@@ -7,7 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import { assertClose } from './helpers.js';
 import { Rng } from '../../../rlhf/rng.js';
 import { Tokenizer } from '../../../rlhf/tokenizer.js';
-import { PolicyModel, ValueModel } from '../../../rlhf/model.js';
+import { PolicyModel, RewardModel, ValueModel } from '../../../rlhf/model.js';
+import { RewardTrainer, type PreferencePair } from '../../../rlhf/reward-model.js';
 import { PpoTrainer, type PpoMetrics, type PpoPrompt, type RewardFn } from '../../../rlhf/ppo.js';
 import { SftTrainer, sftBatch } from '../../../rlhf/sft.js';
 import { encodePrompt } from '../../../rlhf/batch.js';
@@ -157,6 +158,35 @@ export function parallelSuite(): void {
     }
     // Not vacuous: both networks got gradients.
     assert.ok(one.metrics.some((m) => m.policyGradNorm > 0 && m.valueGradNorm > 0));
+    await stopWorkers();
+  });
+
+  test('data-parallel reward-model steps equal one-thread steps on the same pairs (float32 tolerance)', async () => {
+    const pairs: PreferencePair[] = CORPUS.map((p) => ({ prompt: p.prompt, chosen: p.response, rejected: [...p.response].reverse().join('') + 'x' }));
+    const run = (threads: number) =>
+      withThreads(threads, async () => {
+        const model = new RewardModel(CFG, new Rng('rm-dp'));
+        // The Bradley-Terry loss is blind to anything that shifts every score
+        // equally (the final LayerNorm's bias, say): those gradients are float
+        // noise around 0, which Adam with its default ε turns into ±lr steps
+        // that differ from run to run of a different summation order. A larger
+        // ε keeps the comparison to the real gradients.
+        const trainer = new RewardTrainer(model, tok, { schedule: { peakLr: 3e-3, totalSteps: 10 }, optimizer: { eps: 1e-4 } });
+        const steps = [];
+        for (let s = 0; s < 3; s++) steps.push(await trainer.step(pairs));
+        const weights = await weightsOf(model);
+        trainer.dispose();
+        model.dispose();
+        return { steps, weights };
+      });
+    const one = await run(1);
+    for (const other of [await run(2), await run(3)]) {
+      for (let s = 0; s < 3; s++) {
+        for (const k of ['loss', 'accuracy', 'margin', 'gradNorm'] as const) assertClose([other.steps[s]![k]], [one.steps[s]![k]], 1e-5, 1e-4, `step ${s} ${k}`);
+      }
+      for (const [name, w] of Object.entries(one.weights)) assertClose(other.weights[name]!, w, 1e-5, 1e-4, name);
+    }
+    assert.ok(one.steps[2]!.loss < one.steps[0]!.loss, 'the reward model learns');
     await stopWorkers();
   });
 }

@@ -26,6 +26,8 @@ export interface Options {
   backends: BackendName[];
   /** Also wasm with one thread (CRLHF_THREADS=1) beside the data-parallel one, to show the speed-up side by side. */
   wasmOneThread: boolean;
+  /** Also tensorflow as one rank whose TensorFlow pool has all the threads (CRLHF_THREADS=1), beside the data-parallel default. */
+  tensorflowOneRank: boolean;
   withCpu: boolean;
   reps: number;
   threads: number;
@@ -45,6 +47,8 @@ const HELP = `npm run bench:model -- [options]
   --sizes tiny,small,large   reference sizes (default all three; see bench/sizes.ts)
   --backends tensorflow,wasm TensorFlow.js backends (default both; cpu needs --with-cpu)
   --wasm-one-thread          also wasm on one thread beside the data-parallel wasm runner (the speed-up of rlhf/parallel)
+  --tensorflow-one-rank      also tensorflow as one rank with TensorFlow's own intra-op threads (CRLHF_THREADS=1)
+                             beside the default: one data-parallel rank per thread, one intra-op thread each
   --with-cpu                 also the pure-JS cpu backend, tiny size only (~100× slower)
   --reps N                   interleaved repetitions, medians reported (default 5)
   --threads N                threads for every side (default: cores = ${availableParallelism()})
@@ -66,6 +70,7 @@ export function parseOptions(argv: string[]): Options {
       sizes: { type: 'string' },
       backends: { type: 'string' },
       'wasm-one-thread': { type: 'boolean' },
+      'tensorflow-one-rank': { type: 'boolean' },
       'with-cpu': { type: 'boolean', default: false },
       reps: { type: 'string' },
       threads: { type: 'string' },
@@ -102,6 +107,7 @@ export function parseOptions(argv: string[]): Options {
     sizes,
     backends,
     wasmOneThread: values['wasm-one-thread'] ?? false,
+    tensorflowOneRank: values['tensorflow-one-rank'] ?? false,
     withCpu,
     reps: values.quick ? 1 : int(values.reps, 5, '--reps'),
     threads: int(values.threads, availableParallelism(), '--threads'),
@@ -176,7 +182,7 @@ export interface ModelBenchResults {
   finishedAt: string;
   options: Options;
   machine: { cpu: string; cores: number; memGiB: number; node: string; platform: string };
-  /** rlhf wasm/cpu: data-parallel worker threads (rlhf/parallel, CRLHF_THREADS), each running single-threaded kernels. */
+  /** rlhf: data-parallel ranks (rlhf/parallel, CRLHF_THREADS), each running single-threaded kernels (tensorflow: one intra-op thread). */
   threads: { rlhfTensorflow: number; rlhfWasm: number; rlhfCpu: number; pytorch: number };
   flopConvention: string;
   gemm: GemmPeak | null;
@@ -205,7 +211,7 @@ function threadEnv(threads: number): NodeJS.ProcessEnv {
     OMP_NUM_THREADS: String(threads),
     MKL_NUM_THREADS: String(threads),
     OPENBLAS_NUM_THREADS: String(threads),
-    // rlhf on wasm/cpu: data-parallel worker threads (rlhf/parallel); tfjs-node ignores it.
+    // rlhf: data-parallel ranks (rlhf/parallel); on tensorflow each rank runs TensorFlow on one thread.
     CRLHF_THREADS: String(threads),
   };
 }
@@ -256,6 +262,9 @@ async function benchSize(size: SizeSpec, opts: Options, python: string | null, p
   const runners = backends.map((b) => runner(b, startOurs(b, opts), b === 'cpu'));
   if (opts.wasmOneThread && backends.includes('wasm')) {
     runners.push(runner('wasm-1thread', startOurs('wasm', opts, { CRLHF_THREADS: '1' }, 'wasm-1thread')));
+  }
+  if (opts.tensorflowOneRank && backends.includes('tensorflow')) {
+    runners.push(runner('tensorflow-1rank', startOurs('tensorflow', opts, { CRLHF_THREADS: '1' }, 'tensorflow-1rank')));
   }
   if (python) runners.push(runner(TORCH, startTorch(python, opts)));
   const loadBefore = loadavg();
@@ -408,7 +417,7 @@ export async function runModelBench(argv: string[]): Promise<number> {
     finishedAt: new Date().toISOString(),
     options: opts,
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(), memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` },
-    threads: { rlhfTensorflow: opts.threads, rlhfWasm: Number(opts.env.CRLHF_THREADS ?? opts.threads), rlhfCpu: Number(opts.env.CRLHF_THREADS ?? opts.threads), pytorch: opts.threads },
+    threads: { rlhfTensorflow: Number(opts.env.CRLHF_THREADS ?? opts.threads), rlhfWasm: Number(opts.env.CRLHF_THREADS ?? opts.threads), rlhfCpu: Number(opts.env.CRLHF_THREADS ?? opts.threads), pytorch: opts.threads },
     flopConvention: FLOP_CONVENTION,
     gemm: gemmRuns.length ? { runs: gemmRuns, peakGflops: peakOf(gemmRuns) } : null,
     sizes,

@@ -55,7 +55,7 @@ export function printTable(results: ModelBenchResults): void {
   console.log('');
   console.log(
     `Model benchmark: ${results.machine.cpu}, ${results.machine.cores} cores, ${results.options.threads} threads ` +
-      `(wasm: ${results.threads.rlhfWasm} data-parallel), medians of ${results.options.reps} interleaved repetitions`,
+      `(rlhf: ${results.threads.rlhfWasm} data-parallel ranks; tensorflow ranks run TensorFlow on one thread each), medians of ${results.options.reps} interleaved repetitions`,
   );
   if (g) {
     const best = (lib: 'numpy' | 'torch') => Math.max(0, ...g.runs.flatMap((r) => Object.values(r[lib])));

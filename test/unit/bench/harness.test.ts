@@ -61,6 +61,8 @@ test('options: --quick is one repetition of tiny; cpu needs --with-cpu; unknown 
   assert.throws(() => parseOptions(['--reps', '0']), /positive integer/);
   assert.equal(parseOptions(['--gen-batch', '64']).genBatch, 64);
   assert.equal(parseOptions([]).genBatch, undefined);
+  assert.equal(parseOptions(['--tensorflow-one-rank']).tensorflowOneRank, true);
+  assert.equal(parseOptions([]).tensorflowOneRank, false);
   assert.deepEqual(parseOptions(['--env', 'A=1', '--env', 'B=x=y']).env, { A: '1', B: 'x=y' });
 });
 

@@ -5,6 +5,7 @@
 // worker), forwards cancellation, and turns a crashed host into a retryable
 // failure.
 import { fork, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -57,7 +58,7 @@ export class ComputePool {
       execArgv: ['--import', TSX],
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env: process.env,
+      env: hostEnv(this.size),
     });
     const host: Host = {
       child,
@@ -204,6 +205,16 @@ function toFailure(e: SerializedError): ApplicationFailure {
   const f = ApplicationFailure.create({ type: e.name, message: e.message, nonRetryable });
   if (e.stack) f.stack = e.stack;
   return f;
+}
+
+/**
+ * A host's environment: unless CRLHF_THREADS says otherwise, the hosts share
+ * the cores as data-parallel ranks (rlhf/parallel), each rank on one
+ * TensorFlow thread, so `size` hosts busy at once do not each use every core.
+ */
+export function hostEnv(size: number, env: NodeJS.ProcessEnv = process.env, cores = availableParallelism()): NodeJS.ProcessEnv {
+  if (env.CRLHF_THREADS?.trim()) return env;
+  return { ...env, CRLHF_THREADS: String(Math.max(1, Math.floor(cores / Math.max(1, size)))), TF_NUM_INTRAOP_THREADS: env.TF_NUM_INTRAOP_THREADS ?? '1' };
 }
 
 let shared: ComputePool | undefined;

@@ -158,7 +158,9 @@ async function scaling(opts: Options) {
     // Data, SFT and the reward model once; every timed run samples fresh baselines
     // (a different temperature in the 4th decimal makes a new baseline step).
     const tq = 'scale';
-    const env = { TEMPORAL_ADDRESS: address, CRLHF_TASK_QUEUE: tq };
+    // Each worker stands for a one-core machine (one rank on one TensorFlow
+    // thread), so the second one adds a core instead of sharing the first's.
+    const env = { TEMPORAL_ADDRESS: address, CRLHF_TASK_QUEUE: tq, CRLHF_THREADS: '1', TF_NUM_INTRAOP_THREADS: '1' };
     let n = 0;
     const sample = async (name: string) => {
       const run = await input(opts.config, name, store, tq, { 'baselines.shards': 2, 'baselines.temperature': 1 - 1e-4 * n++ });

@@ -119,7 +119,8 @@ export class RewardTrainer {
     // A shard keeps the whole step's padded layout (its chosen rows, then its rejected rows).
     const batch = pairBatch(this.tokenizer, pairs, ctx);
     const n = pairs.length;
-    const rows = ([a, b]: [number, number]) => selectRows(batch, [...Array(b - a).keys()].map((i) => a + i).concat([...Array(b - a).keys()].map((i) => n + a + i)));
+    const ids = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
+    const rows = ([a, b]: [number, number]) => selectRows(batch, [...ids(a, b), ...ids(n + a, n + b)]);
     const remote = replica
       ? shards.slice(1).map((range, i) => (pool as WorkerPool).request(i, { kind: 'rewardGrads', id: replica.id, version: replica.version, batch: rows(range), share: share(range) }))
       : [];
@@ -133,14 +134,18 @@ export class RewardTrainer {
       tf.dispose([...local.grads.values(), local.stats]);
       throw err;
     }
-    const metrics = tf.tidy(() => {
-      const grads = replica ? sumGrads(this.model, replica, local.grads, results.length) : local.grads;
-      const norm = this.optimizer.apply(grads, lr, { maxGradNorm: this.config.maxGradNorm ?? 1.0 });
-      let stats: tf.Tensor = local.stats;
-      for (const r of results) stats = tf.add(stats, tf.tensor1d(r.stats));
-      return tf.concat([stats, tf.reshape(norm, [1])]);
-    });
-    tf.dispose([...local.grads.values(), local.stats]);
+    let metrics: tf.Tensor;
+    try {
+      metrics = tf.tidy(() => {
+        const grads = replica ? sumGrads(this.model, replica, local.grads, results.length) : local.grads;
+        const norm = this.optimizer.apply(grads, lr, { maxGradNorm: this.config.maxGradNorm ?? 1.0 });
+        let stats: tf.Tensor = local.stats;
+        for (const r of results) stats = tf.add(stats, tf.tensor1d(r.stats));
+        return tf.concat([stats, tf.reshape(norm, [1])]);
+      });
+    } finally {
+      tf.dispose([...local.grads.values(), local.stats]);
+    }
     const [loss, accuracy, margin, gradNorm] = Array.from(await metrics.data()) as [number, number, number, number];
     metrics.dispose();
     return { loss, accuracy, margin, gradNorm, lr };

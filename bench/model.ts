@@ -260,12 +260,12 @@ async function benchSize(size: SizeSpec, opts: Options, python: string | null, p
     genMs: [],
   });
   const runners = backends.map((b) => runner(b, startOurs(b, opts), b === 'cpu'));
-  if (opts.wasmOneThread && backends.includes('wasm')) {
-    runners.push(runner('wasm-1thread', startOurs('wasm', opts, { CRLHF_THREADS: '1' }, 'wasm-1thread')));
-  }
-  if (opts.tensorflowOneRank && backends.includes('tensorflow')) {
-    runners.push(runner('tensorflow-1rank', startOurs('tensorflow', opts, { CRLHF_THREADS: '1' }, 'tensorflow-1rank')));
-  }
+  // One-rank runners beside the data-parallel default, where asked for.
+  const oneRank: [BackendName, boolean, string][] = [
+    ['wasm', opts.wasmOneThread, 'wasm-1thread'],
+    ['tensorflow', opts.tensorflowOneRank, 'tensorflow-1rank'],
+  ];
+  for (const [b, wanted, label] of oneRank) if (wanted && backends.includes(b)) runners.push(runner(label, startOurs(b, opts, { CRLHF_THREADS: '1' }, label)));
   if (python) runners.push(runner(TORCH, startTorch(python, opts)));
   const loadBefore = loadavg();
   log(`${size.name}: setting up ${runners.map((r) => r.name).join(', ')} (model, batch, ${base.warmupSteps} warm-up steps, ${base.warmupGens} warm-up generation)`);
@@ -411,13 +411,15 @@ export async function runModelBench(argv: string[]): Promise<number> {
     const peak = peakOf(gemmRuns);
     for (const s of sizes) for (const r of s.runners) for (const t of [r.train, r.gen]) if (t) t.fractionOfPeak = t.gflops / peak;
   }
+  // Every rlhf/ runner has CRLHF_THREADS from threadEnv, unless --env overrides it.
+  const ranks = Number(opts.env.CRLHF_THREADS ?? opts.threads);
   const results: ModelBenchResults = {
     schema: 'crlhf.bench.model/v1',
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     options: opts,
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: availableParallelism(), memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` },
-    threads: { rlhfTensorflow: Number(opts.env.CRLHF_THREADS ?? opts.threads), rlhfWasm: Number(opts.env.CRLHF_THREADS ?? opts.threads), rlhfCpu: Number(opts.env.CRLHF_THREADS ?? opts.threads), pytorch: opts.threads },
+    threads: { rlhfTensorflow: ranks, rlhfWasm: ranks, rlhfCpu: ranks, pytorch: opts.threads },
     flopConvention: FLOP_CONVENTION,
     gemm: gemmRuns.length ? { runs: gemmRuns, peakGflops: peakOf(gemmRuns) } : null,
     sizes,

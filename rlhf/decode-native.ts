@@ -12,7 +12,6 @@ import type { InferenceSession, Layer } from './inference.js';
 import * as native from './native.js';
 import { GELU_A, GELU_C } from './ops.js';
 
-
 /**
  * Rows × d from which _MklLayerNorm beats the six plain ops on a two-thread
  * pool (measured: 2,048–65,536 elements 0.25 ms against 0.10–0.14 ms;

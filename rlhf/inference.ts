@@ -54,7 +54,6 @@ interface Kernels {
   gather(table: tf.Tensor, ids: tf.Tensor): tf.Tensor;
 }
 
-
 const tfjsKernels: Kernels = {
   linear: (x, w, b) => tf.add(tf.matMul(x, w), b),
   add: (a, b) => tf.add(a, b),

@@ -55,7 +55,6 @@ export interface Const {
 
 export type Input = tf.Tensor | Const;
 
-
 /** The tfjs-node backend when it is the active one, else undefined. */
 export function nodeBackend(): NodeBackend | undefined {
   if (tf.getBackend() !== 'tensorflow') return undefined;

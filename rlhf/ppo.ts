@@ -29,7 +29,7 @@ import { klControllerFromConfig, type KLController, type KLControllerConfig } fr
 import { policyLoss, valueLoss } from './losses.js';
 import { responseHidden, type PolicyModel, type ValueModel, type RewardModel } from './model.js';
 import { AdamW, namedGrads, type AdamWConfig } from './optim.js';
-import { shardRanges, sumGrads, workerPool, type WorkerPool } from './parallel/pool.js';
+import { runShards, shardRanges, shardRows, sumGrads, workerPool } from './parallel/pool.js';
 import type { JobResult } from './parallel/protocol.js';
 import { scoreIds } from './reward-model.js';
 import { Rng } from './rng.js';
@@ -454,33 +454,29 @@ export class PpoTrainer {
     const R = sub.responseLen;
     const tokens = (a: number, b: number) => sub.responseLengths.slice(a, b).reduce((x, y) => x + y, 0);
     const total = tokens(0, sub.batchSize);
-    const share = (a: number, b: number) => (shards.length === 1 ? 1 : total > 0 ? tokens(a, b) / total : 0);
-    const part = ([a, b]: [number, number]) => {
+    const part = (shard: [number, number]) => {
+      const [a, b] = shard;
       const slice = (x: Float32Array) => x.slice(a * R, b * R);
       return {
-        batch: selectRows(sub, Array.from({ length: b - a }, (_, i) => a + i)),
-        targets: { oldLogprobs: slice(targets.oldLogprobs), advantages: slice(targets.advantages), oldValues: slice(targets.oldValues), returns: slice(targets.returns) },
-        share: share(a, b),
+        batch: shards.length === 1 ? sub : selectRows(sub, shardRows(shard)),
+        targets: shards.length === 1 ? targets : { oldLogprobs: slice(targets.oldLogprobs), advantages: slice(targets.advantages), oldValues: slice(targets.oldValues), returns: slice(targets.returns) },
+        share: shards.length === 1 ? 1 : total > 0 ? tokens(a, b) / total : 0,
       };
     };
     const replicas = pool && shards.length > 1 ? { policy: pool.sync(this.policy), value: pool.sync(this.value) } : undefined;
-    const remote = replicas
-      ? shards.slice(1).map((range, i) => {
-          const p = part(range);
-          return (pool as WorkerPool).request(i, { kind: 'ppoGrads', policy: { id: replicas.policy.id, version: replicas.policy.version }, value: { id: replicas.value.id, version: replicas.value.version }, ...p, clip, withLogprobs });
-        })
-      : [];
-    // This thread's shard runs while the workers run theirs.
-    const first = shards.length === 1 ? { batch: sub, targets, share: 1 } : part(shards[0] as [number, number]);
-    const local = ppoShardGrads(this.policy, this.value, first.batch, first.targets, first.share, clip, withLogprobs);
-    const disposeLocal = () => tf.dispose([...local.policyGrads.values(), ...local.valueGrads.values(), local.stats, ...(local.logprobs ? [local.logprobs] : [])]);
-    let results: Extract<JobResult, { kind: 'ppoGrads' }>[];
-    try {
-      results = (await Promise.all(remote)) as Extract<JobResult, { kind: 'ppoGrads' }>[];
-    } catch (err) {
-      disposeLocal();
-      throw err;
-    }
+    // Workers get the replicas' id and version only (a Replica also holds the
+    // shared buffers); worker jobs exist only with several shards, hence with replicas.
+    const refs = replicas && { policy: { id: replicas.policy.id, version: replicas.policy.version }, value: { id: replicas.value.id, version: replicas.value.version } };
+    const { local, remote: results } = await runShards<PpoShardResult, Extract<JobResult, { kind: 'ppoGrads' }>>(
+      pool,
+      shards,
+      (shard) => ({ kind: 'ppoGrads', policy: refs!.policy, value: refs!.value, ...part(shard), clip, withLogprobs }),
+      (shard) => {
+        const p = part(shard);
+        return ppoShardGrads(this.policy, this.value, p.batch, p.targets, p.share, clip, withLogprobs);
+      },
+      disposeShard,
+    );
     try {
       return tf.tidy(() => {
         const pGrads = replicas ? sumGrads(this.policy, replicas.policy, local.policyGrads, results.length) : local.policyGrads;
@@ -493,7 +489,7 @@ export class PpoTrainer {
         return tf.concat([stats, tf.stack([pNorm, vNorm]), ...logprobs]) as tf.Tensor1D;
       });
     } finally {
-      disposeLocal();
+      disposeShard(local);
     }
   }
 
@@ -551,6 +547,11 @@ export interface PpoShardResult {
   stats: tf.Tensor1D;
   /** The policy's log-probs of the rows, [rows·R], when asked. */
   logprobs?: tf.Tensor1D;
+}
+
+/** Frees everything a ppoShardGrads result holds. */
+export function disposeShard(r: PpoShardResult): void {
+  tf.dispose([...r.policyGrads.values(), ...r.valueGrads.values(), r.stats, ...(r.logprobs ? [r.logprobs] : [])]);
 }
 
 /**

@@ -7,7 +7,7 @@ import { bradleyTerryLoss } from './losses.js';
 import type { RewardModel } from './model.js';
 import { AdamW, namedGrads, type AdamWConfig } from './optim.js';
 import { lrAt, type LrSchedule } from './schedule.js';
-import { shardRanges, sumGrads, workerPool, type WorkerPool } from './parallel/pool.js';
+import { runShards, shardRanges, shardRows, sumGrads, workerPool } from './parallel/pool.js';
 import type { JobResult } from './parallel/protocol.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -50,13 +50,19 @@ function pairTerms(model: RewardModel, batch: SequenceBatch): { loss: tf.Scalar;
   };
 }
 
+export interface RewardShardResult {
+  grads: Map<string, tf.Tensor>;
+  /** [loss, accuracy, margin], each the shard's share of the step's mean. */
+  stats: tf.Tensor1D;
+}
+
 /**
  * Gradients of one shard of a step's pairs (a pairBatch): loss, accuracy and
  * margin are the shard's means times `share` (its pairs over the step's), so
  * the shards of a step add up to its means, gradients included. Share 1 is
  * the whole step. The caller disposes the result.
  */
-export function rewardShardGrads(model: RewardModel, batch: SequenceBatch, share: number): { grads: Map<string, tf.Tensor>; stats: tf.Tensor1D } {
+export function rewardShardGrads(model: RewardModel, batch: SequenceBatch, share: number): RewardShardResult {
   // The forward pass runs in variableGrads' own scope; keep() carries the
   // diagnostics out of it so they are read with the loss in one transfer.
   let diagnostics: tf.Tensor[] = [];
@@ -119,21 +125,16 @@ export class RewardTrainer {
     // A shard keeps the whole step's padded layout (its chosen rows, then its rejected rows).
     const batch = pairBatch(this.tokenizer, pairs, ctx);
     const n = pairs.length;
-    const ids = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
-    const rows = ([a, b]: [number, number]) => selectRows(batch, [...ids(a, b), ...ids(n + a, n + b)]);
-    const remote = replica
-      ? shards.slice(1).map((range, i) => (pool as WorkerPool).request(i, { kind: 'rewardGrads', id: replica.id, version: replica.version, batch: rows(range), share: share(range) }))
-      : [];
-    // This thread's shard runs while the workers run theirs.
-    const first = shards[0] as [number, number];
-    const local = rewardShardGrads(this.model, shards.length === 1 ? batch : rows(first), share(first));
-    let results: Extract<JobResult, { kind: 'rewardGrads' }>[];
-    try {
-      results = (await Promise.all(remote)) as Extract<JobResult, { kind: 'rewardGrads' }>[];
-    } catch (err) {
-      tf.dispose([...local.grads.values(), local.stats]);
-      throw err;
-    }
+    const rows = (shard: [number, number]) => (shards.length === 1 ? batch : selectRows(batch, [...shardRows(shard), ...shardRows([n + shard[0], n + shard[1]])]));
+    const free = (l: RewardShardResult) => tf.dispose([...l.grads.values(), l.stats]);
+    // Worker jobs exist only with several shards, hence with a replica.
+    const { local, remote: results } = await runShards<RewardShardResult, Extract<JobResult, { kind: 'rewardGrads' }>>(
+      pool,
+      shards,
+      (shard) => ({ kind: 'rewardGrads', id: replica!.id, version: replica!.version, batch: rows(shard), share: share(shard) }),
+      (shard) => rewardShardGrads(this.model, rows(shard), share(shard)),
+      free,
+    );
     let metrics: tf.Tensor;
     try {
       metrics = tf.tidy(() => {
@@ -144,7 +145,7 @@ export class RewardTrainer {
         return tf.concat([stats, tf.reshape(norm, [1])]);
       });
     } finally {
-      tf.dispose([...local.grads.values(), local.stats]);
+      free(local);
     }
     const [loss, accuracy, margin, gradNorm] = Array.from(await metrics.data()) as [number, number, number, number];
     metrics.dispose();

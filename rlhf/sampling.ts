@@ -14,7 +14,7 @@ import { batchTensors, buildBatch, type SequenceBatch } from './batch.js';
 import { NativeDecoder } from './decode-native.js';
 import { attentionBias, InferenceSession } from './inference.js';
 import { nodeBackend } from './native.js';
-import { shardRanges, workerPool } from './parallel/pool.js';
+import { runShards, shardRanges, workerPool } from './parallel/pool.js';
 import type { JobResult } from './parallel/protocol.js';
 import { disposeCache, responseHidden, type KVCache, type PolicyModel, type ValueModel } from './model.js';
 import { entropyFromLogits, targetLogprobs, tidy } from './ops.js';
@@ -83,12 +83,13 @@ export async function generate(model: PolicyModel, prompts: number[][], rng: Rng
   opts = { ...opts, maxNewTokens: Math.min(opts.maxNewTokens, C - P) };
   const shards = shardRanges(prompts.length, pool.ranks);
   const replica = pool.sync(model);
-  const remote = shards.slice(1).map(([a, b], i) =>
-    pool.request(i, { kind: 'generate', id: replica.id, version: replica.version, prompts: prompts.slice(a, b), rngs: rngs.slice(a, b).map((r) => r.state()), opts }),
+  const { local, remote } = await runShards<GenerateResult, Extract<JobResult, { kind: 'generate' }>>(
+    pool,
+    shards,
+    ([a, b]) => ({ kind: 'generate', id: replica.id, version: replica.version, prompts: prompts.slice(a, b), rngs: rngs.slice(a, b).map((r) => r.state()), opts }),
+    ([a, b]) => generateRows(model, prompts.slice(a, b), rngs.slice(a, b), opts),
   );
-  const [a0, b0] = shards[0] as [number, number];
-  const parts = [await generateRows(model, prompts.slice(a0, b0), rngs.slice(a0, b0), opts)];
-  for (const r of await Promise.all(remote)) parts.push((r as Extract<JobResult, { kind: 'generate' }>).result);
+  const parts = [local, ...remote.map((r) => r.result)];
   const cat = <K extends keyof GenerateResult>(k: K) => parts.flatMap((p) => p[k] as unknown[]) as GenerateResult[K];
   return {
     responses: cat('responses'),

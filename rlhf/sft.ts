@@ -7,7 +7,7 @@ import { responseHidden, type PolicyModel } from './model.js';
 import { targetLogprobs } from './ops.js';
 import { AdamW, namedGrads, type AdamWConfig } from './optim.js';
 import { lrAt, type LrSchedule } from './schedule.js';
-import { shardRanges, sumGrads, workerPool, type WorkerPool } from './parallel/pool.js';
+import { runShards, shardRanges, shardRows, sumGrads, workerPool, type WorkerPool } from './parallel/pool.js';
 import type { JobResult } from './parallel/protocol.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -101,19 +101,18 @@ export class SftTrainer {
    * batch's token count, so the gradients add up to the whole batch's.
    */
   private async parallelStep(pool: WorkerPool, batch: SequenceBatch, lr: number): Promise<tf.Tensor> {
-    const shards = shardRanges(batch.batchSize, pool.ranks).map(([a, b]) => selectRows(batch, Array.from({ length: b - a }, (_, i) => a + i)));
+    const shards = shardRanges(batch.batchSize, pool.ranks);
+    const rows = (shard: [number, number]) => selectRows(batch, shardRows(shard));
     const denominator = countTokens(batch);
     const replica = pool.sync(this.model);
-    const remote = shards.slice(1).map((shard, i) => pool.request(i, { kind: 'sftGrads', id: replica.id, version: replica.version, batch: shard, denominator }));
-    // This thread's shard runs while the workers run theirs.
-    const local = namedGrads(() => sftLoss(this.model, shards[0] as SequenceBatch, denominator), this.model.params);
-    let remoteLoss = 0;
-    try {
-      for (const r of await Promise.all(remote)) remoteLoss += (r as Extract<JobResult, { kind: 'sftGrads' }>).loss;
-    } catch (err) {
-      tf.dispose([local.value, ...local.grads.values()]);
-      throw err;
-    }
+    const { local, remote } = await runShards<ReturnType<typeof namedGrads>, Extract<JobResult, { kind: 'sftGrads' }>>(
+      pool,
+      shards,
+      (shard) => ({ kind: 'sftGrads', id: replica.id, version: replica.version, batch: rows(shard), denominator }),
+      (shard) => namedGrads(() => sftLoss(this.model, rows(shard), denominator), this.model.params),
+      (l) => tf.dispose([l.value, ...l.grads.values()]),
+    );
+    const remoteLoss = remote.reduce((sum, r) => sum + r.loss, 0);
     return tf.tidy(() => {
       const grads = sumGrads(this.model, replica, local.grads, shards.length - 1);
       const norm = this.optimizer.apply(grads, lr, { maxGradNorm: this.config.maxGradNorm ?? 1.0 });

@@ -47,7 +47,7 @@ let tfDefaultRanks: number | undefined;
  * ranks split the rows. On this project's 2-core machines that beats one
  * thread splitting each kernel over both cores: TensorFlow's pool pays
  * ~0.05–0.2 ms per op to wake its threads (a decoding step's 8×256 LayerNorm
- * 0.24 ms on two threads, 0.05 ms on one) and runs the attention's batched
+ * 0.25 ms on two threads, 0.05 ms on one) and runs the attention's batched
  * products no faster on two threads than on one (bench --profile). A GPU
  * runs its kernels itself: one rank.
  */
@@ -246,6 +246,40 @@ export function sumGrads(model: AnyModel, replica: Replica, local: Map<string, t
     o += v.size;
   }
   return out;
+}
+
+/**
+ * One data-parallel step: worker i runs `job` of shard i + 1 while this
+ * thread computes `local` of shard 0; the workers' results come back in rank
+ * order. If a worker fails, `free` releases the local result before the
+ * error propagates. One shard asks no worker (`pool` may then be absent).
+ */
+export async function runShards<L, R extends JobResult>(
+  pool: WorkerPool | undefined,
+  shards: readonly [number, number][],
+  job: (shard: [number, number]) => Job,
+  local: (shard: [number, number]) => L | Promise<L>,
+  free: (l: L) => void = () => undefined,
+): Promise<{ local: L; remote: R[] }> {
+  const all = Promise.all(
+    shards.slice(1).map((shard, i) => {
+      if (!pool) throw new Error('runShards: several shards need a worker pool');
+      return pool.request(i, job(shard));
+    }),
+  );
+  all.catch(() => undefined); // awaited below; not unhandled if `local` throws first
+  const mine = await local(shards[0] as [number, number]);
+  try {
+    return { local: mine, remote: (await all) as R[] };
+  } catch (err) {
+    free(mine);
+    throw err;
+  }
+}
+
+/** The row indices of a shard [start, end). */
+export function shardRows([a, b]: [number, number]): number[] {
+  return Array.from({ length: b - a }, (_, i) => a + i);
 }
 
 /** [start, end) row ranges of `rows` split into at most `parts` contiguous, near-equal shards (none empty). */

@@ -21,9 +21,9 @@ export type Job =
   | { kind: 'sftGrads'; id: number; version: number; batch: SequenceBatch; denominator: number }
   /** generate's loop over these rows, one RNG stream per row. */
   | { kind: 'generate'; id: number; version: number; prompts: number[][]; rngs: RngState[]; opts: GenerateOptions }
-  /** ppoShardGrads over these rows: policy and value gradients into the two replicas' gradient buffers. */
   /** rewardShardGrads over this pair batch: gradients into the replica's gradient buffer. */
   | { kind: 'rewardGrads'; id: number; version: number; batch: SequenceBatch; share: number }
+  /** ppoShardGrads over these rows: policy and value gradients into the two replicas' gradient buffers. */
   | { kind: 'ppoGrads'; policy: ReplicaRef; value: ReplicaRef; batch: SequenceBatch; targets: PpoTargets; share: number; clip: PpoClip; withLogprobs: boolean };
 
 export interface ReplicaRef {

@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { assertClose } from './helpers.js';
 import { Rng } from '../../../rlhf/rng.js';
 import { Tokenizer } from '../../../rlhf/tokenizer.js';
-import { PolicyModel, RewardModel, ValueModel } from '../../../rlhf/model.js';
+import { PolicyModel, RewardModel, ValueModel, type Transformer } from '../../../rlhf/model.js';
 import { RewardTrainer, type PreferencePair } from '../../../rlhf/reward-model.js';
 import { PpoTrainer, type PpoMetrics, type PpoPrompt, type RewardFn } from '../../../rlhf/ppo.js';
 import { SftTrainer, sftBatch } from '../../../rlhf/sft.js';
@@ -28,6 +28,18 @@ export function parallelSuite(): void {
       else process.env.CRLHF_THREADS = before;
     }
   }
+
+  /** Three steps of a fresh model and trainer on `threads` ranks: each step's result and the final weights. */
+  const trainOn = <S>(threads: number, make: () => { model: Transformer; step(): Promise<S>; dispose(): void }) =>
+    withThreads(threads, async () => {
+      const { model, step, dispose } = make();
+      const steps: S[] = [];
+      for (let s = 0; s < 3; s++) steps.push(await step());
+      const weights = await weightsOf(model);
+      dispose();
+      model.dispose();
+      return { steps, weights };
+    });
 
   const CORPUS = [
     { prompt: 'hello', response: 'world' },
@@ -65,15 +77,10 @@ export function parallelSuite(): void {
   test('data-parallel SFT steps over worker threads equal one-thread steps on the same global batch (float32 tolerance)', async () => {
     const batch = sftBatch(tok, CORPUS, CFG.contextLength);
     const run = (threads: number) =>
-      withThreads(threads, async () => {
+      trainOn(threads, () => {
         const model = new PolicyModel(CFG, new Rng('dp'));
         const trainer = new SftTrainer(model, { schedule: { peakLr: 3e-3, totalSteps: 10 } });
-        const steps = [];
-        for (let s = 0; s < 3; s++) steps.push(await trainer.step(batch));
-        const weights = await weightsOf(model);
-        trainer.dispose();
-        model.dispose();
-        return { steps, weights };
+        return { model, step: () => trainer.step(batch), dispose: () => trainer.dispose() };
       });
     const one = await run(1);
     const two = await run(2);
@@ -164,7 +171,7 @@ export function parallelSuite(): void {
   test('data-parallel reward-model steps equal one-thread steps on the same pairs (float32 tolerance)', async () => {
     const pairs: PreferencePair[] = CORPUS.map((p) => ({ prompt: p.prompt, chosen: p.response, rejected: [...p.response].reverse().join('') + 'x' }));
     const run = (threads: number) =>
-      withThreads(threads, async () => {
+      trainOn(threads, () => {
         const model = new RewardModel(CFG, new Rng('rm-dp'));
         // The Bradley-Terry loss is blind to anything that shifts every score
         // equally (the final LayerNorm's bias, say): those gradients are float
@@ -172,12 +179,7 @@ export function parallelSuite(): void {
         // that differ from run to run of a different summation order. A larger
         // ε keeps the comparison to the real gradients.
         const trainer = new RewardTrainer(model, tok, { schedule: { peakLr: 3e-3, totalSteps: 10 }, optimizer: { eps: 1e-4 } });
-        const steps = [];
-        for (let s = 0; s < 3; s++) steps.push(await trainer.step(pairs));
-        const weights = await weightsOf(model);
-        trainer.dispose();
-        model.dispose();
-        return { steps, weights };
+        return { model, step: () => trainer.step(pairs), dispose: () => trainer.dispose() };
       });
     const one = await run(1);
     for (const other of [await run(2), await run(3)]) {

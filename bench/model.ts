@@ -28,6 +28,7 @@ export interface Options {
   wasmOneThread: boolean;
   /** Also tensorflow as one rank whose TensorFlow pool has all the threads (CRLHF_THREADS=1), beside the data-parallel default. */
   tensorflowOneRank: boolean;
+  tensorflowEigen: boolean;
   withCpu: boolean;
   reps: number;
   threads: number;
@@ -49,6 +50,8 @@ const HELP = `npm run bench:model -- [options]
   --wasm-one-thread          also wasm on one thread beside the data-parallel wasm runner (the speed-up of rlhf/parallel)
   --tensorflow-one-rank      also tensorflow as one rank with TensorFlow's own intra-op threads (CRLHF_THREADS=1)
                              beside the default: one data-parallel rank per thread, one intra-op thread each
+  --tensorflow-eigen         also tensorflow with Eigen's matrix products only (CRLHF_ONEDNN=0) beside the default,
+                             which sends transposed and multi-row batched products to oneDNN (rlhf/native.ts)
   --with-cpu                 also the pure-JS cpu backend, tiny size only (~100× slower)
   --reps N                   interleaved repetitions, medians reported (default 5)
   --threads N                threads for every side (default: cores = ${availableParallelism()})
@@ -71,6 +74,7 @@ export function parseOptions(argv: string[]): Options {
       backends: { type: 'string' },
       'wasm-one-thread': { type: 'boolean' },
       'tensorflow-one-rank': { type: 'boolean' },
+      'tensorflow-eigen': { type: 'boolean' },
       'with-cpu': { type: 'boolean', default: false },
       reps: { type: 'string' },
       threads: { type: 'string' },
@@ -108,6 +112,7 @@ export function parseOptions(argv: string[]): Options {
     backends,
     wasmOneThread: values['wasm-one-thread'] ?? false,
     tensorflowOneRank: values['tensorflow-one-rank'] ?? false,
+    tensorflowEigen: values['tensorflow-eigen'] ?? false,
     withCpu,
     reps: values.quick ? 1 : int(values.reps, 5, '--reps'),
     threads: int(values.threads, availableParallelism(), '--threads'),
@@ -260,12 +265,13 @@ async function benchSize(size: SizeSpec, opts: Options, python: string | null, p
     genMs: [],
   });
   const runners = backends.map((b) => runner(b, startOurs(b, opts), b === 'cpu'));
-  // One-rank runners beside the data-parallel default, where asked for.
-  const oneRank: [BackendName, boolean, string][] = [
-    ['wasm', opts.wasmOneThread, 'wasm-1thread'],
-    ['tensorflow', opts.tensorflowOneRank, 'tensorflow-1rank'],
+  // Variants beside the default, where asked for: one rank, Eigen's products only.
+  const variants: [BackendName, boolean, string, Record<string, string>][] = [
+    ['wasm', opts.wasmOneThread, 'wasm-1thread', { CRLHF_THREADS: '1' }],
+    ['tensorflow', opts.tensorflowOneRank, 'tensorflow-1rank', { CRLHF_THREADS: '1' }],
+    ['tensorflow', opts.tensorflowEigen, 'tensorflow-eigen', { CRLHF_ONEDNN: '0' }],
   ];
-  for (const [b, wanted, label] of oneRank) if (wanted && backends.includes(b)) runners.push(runner(label, startOurs(b, opts, { CRLHF_THREADS: '1' }, label)));
+  for (const [b, wanted, label, env] of variants) if (wanted && backends.includes(b)) runners.push(runner(label, startOurs(b, opts, env, label)));
   if (python) runners.push(runner(TORCH, startTorch(python, opts)));
   const loadBefore = loadavg();
   log(`${size.name}: setting up ${runners.map((r) => r.name).join(', ')} (model, batch, ${base.warmupSteps} warm-up steps, ${base.warmupGens} warm-up generation)`);

@@ -132,8 +132,11 @@ const T = () => attr.float32();
 const justT = () => attrs('T', () => [T()]);
 
 export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor {
-  const key = `MatMul${+transposeA}${+transposeB}`;
-  return run('MatMul', attrs(key, () => [T(), attr.bool('transpose_a', transposeA), attr.bool('transpose_b', transposeB)]), [a, b]);
+  // Untransposed products stay with Eigen: oneDNN is no faster there (bench
+  // profiles), and the forward passes keep the numbers they always had.
+  const op = (transposeA || transposeB) && hasOneDnnMatMul() ? '_MklMatMul' : 'MatMul';
+  const key = `${op}${+transposeA}${+transposeB}`;
+  return run(op, attrs(key, () => [...oneDnnLabel(op), T(), attr.bool('transpose_a', transposeA), attr.bool('transpose_b', transposeB)]), [a, b]);
 }
 
 /**
@@ -177,7 +180,58 @@ export function hasFusedMatMul(): boolean {
 }
 
 export function batchMatMul(a: tf.Tensor, b: tf.Tensor, adjX = false, adjY = false): tf.Tensor {
-  return run('BatchMatMulV2', attrs(`BatchMatMulV2${+adjX}${+adjY}`, () => [T(), attr.bool('adj_x', adjX), attr.bool('adj_y', adjY)]), [a, b]);
+  // A decoding step's one-query products are faster in Eigen (0.043 against
+  // 0.058 ms for 2×8 heads of 1×64·64×100); attention over whole sequences
+  // in oneDNN (Pᵀ·dY for 2×8 heads of 256×256·256×32: 0.87 against 3.12 ms).
+  const rows = a.shape[a.rank - (adjX ? 1 : 2)] as number;
+  const op = rows >= ONEDNN_MIN_BATCH_ROWS && hasOneDnnMatMul() ? '_MklBatchMatMulV2' : 'BatchMatMulV2';
+  return run(op, attrs(`${op}${+adjX}${+adjY}`, () => [...oneDnnLabel(op), T(), attr.bool('adj_x', adjX), attr.bool('adj_y', adjY)]), [a, b]);
+}
+
+/** Fewest rows per product for which the batched products go to oneDNN (4×8 heads against 100 keys: Eigen faster up to 2–4 query rows, oneDNN 1.5–3× faster from 8). */
+const ONEDNN_MIN_BATCH_ROWS = 8;
+
+// oneDNN's matrix products, called by their own names. TensorFlow's x86
+// builds carry them but route MatMul to them only when oneDNN is switched
+// on, which TensorFlow does by default only on CPUs with AVX-512 VNNI, BF16
+// or AMX (TF_ENABLE_ONEDNN_OPTS). Elsewhere every MatMul goes to Eigen,
+// whose transposed paths are the slow ones: one thread, dY·Wᵀ for
+// [256,512]·[2048,512]ᵀ ran at 32 GFLOP/s against oneDNN's 84 (PyTorch: 88),
+// and a decoding step's h·Eᵀ for [4,512]·[1536,512]ᵀ took 3.3 ms against
+// 0.21. Switching oneDNN on for the whole process instead gives the same
+// products but also sends the one-query attention products to oneDNN and
+// hides _MklLayerNorm (generation 5–10 % slower). TensorFlow registers the
+// kernels under the label 'MklNameChangeOp', which the `_kernel` attribute
+// selects.
+function oneDnnLabel(op: string): OpAttr[] {
+  return op.startsWith('_Mkl') ? [attr.string('_kernel', 'MklNameChangeOp')] : [];
+}
+
+let oneDnnMatMulWorks: boolean | undefined;
+
+/**
+ * Whether oneDNN's matrix products run here: x86 CPU builds, no CUDA device
+ * (products on the GPU stay there), and CRLHF_ONEDNN is not 0 (the switch
+ * that measures the Eigen kernels against them). Probed once.
+ */
+export function hasOneDnnMatMul(): boolean {
+  if (oneDnnMatMulWorks === undefined) {
+    oneDnnMatMulWorks = false;
+    if (process.env.CRLHF_ONEDNN !== '0' && !be().binding.isUsingGpuDevice()) {
+      try {
+        const lbl = [attr.string('_kernel', 'MklNameChangeOp'), T()];
+        const [m, bm] = tf.tidy(() => [
+          run('_MklMatMul', [...lbl, attr.bool('transpose_a', false), attr.bool('transpose_b', true)], [tf.tensor2d([1, 2], [1, 2]), tf.tensor2d([3, 4], [1, 2])]),
+          run('_MklBatchMatMulV2', [...lbl, attr.bool('adj_x', true), attr.bool('adj_y', false)], [tf.tensor3d([1, 2], [1, 2, 1]), tf.tensor3d([3, 4], [1, 2, 1])]),
+        ]);
+        oneDnnMatMulWorks = m!.dataSync()[0] === 11 && bm!.dataSync()[0] === 11;
+        tf.dispose([m!, bm!]);
+      } catch {
+        // Not an x86 oneDNN build (Arm, GPU wheels): Eigen's kernels only.
+      }
+    }
+  }
+  return oneDnnMatMulWorks;
 }
 
 /** Swaps the last two axes of a rank-4 tensor. */

@@ -63,6 +63,8 @@ test('options: --quick is one repetition of tiny; cpu needs --with-cpu; unknown 
   assert.equal(parseOptions([]).genBatch, undefined);
   assert.equal(parseOptions(['--tensorflow-one-rank']).tensorflowOneRank, true);
   assert.equal(parseOptions([]).tensorflowOneRank, false);
+  assert.equal(parseOptions(['--tensorflow-eigen']).tensorflowEigen, true);
+  assert.equal(parseOptions([]).tensorflowEigen, false);
   assert.deepEqual(parseOptions(['--env', 'A=1', '--env', 'B=x=y']).env, { A: '1', B: 'x=y' });
 });
 

@@ -14,6 +14,8 @@ import { PolicyModel, disposeCache, type KVCache } from '../../../rlhf/model.js'
 import { InferenceSession, attentionBias } from '../../../rlhf/inference.js';
 import { batchTensors, buildBatch } from '../../../rlhf/batch.js';
 import { randomizeWeights } from './model-helpers.js';
+import { hasOneDnnMatMul } from '../../../rlhf/native.js';
+import { profileKernels } from '../../../bench/profile.js';
 
 await setup();
 
@@ -110,11 +112,17 @@ test('linear, 2-D and batched matmuls: values and gradients equal tf.matMul auto
   const q = rnd([2, 3, 7, 4], 'q');
   const k = rnd([2, 3, 7, 4], 'k');
   const att = rnd([2, 3, 7, 7], 'att');
+  // Nine query rows: batched products that go to oneDNN where it runs (native.ts), seven stay with Eigen.
+  const q9 = rnd([2, 3, 9, 4], 'q9');
+  const k9 = rnd([2, 3, 9, 4], 'k9');
+  const att9 = rnd([2, 3, 9, 9], 'att9');
   const cases: [string, (xs: tf.Tensor[]) => tf.Tensor, (xs: tf.Tensor[]) => tf.Tensor, tf.Tensor[]][] = [
     ['linear', ([a, c, d]) => linear(a as tf.Tensor2D, c as tf.Tensor2D, d as tf.Tensor1D), ([a, c, d]) => tf.add(tf.matMul(a!, c!), d!), [x, w, b]],
     ['matmul NT', ([a, c]) => matmul(a as tf.Tensor2D, c!, true), ([a, c]) => tf.matMul(a!, c!, false, true), [x, wt]],
     ['batched NT', ([a, c]) => matmul(a as tf.Tensor4D, c!, true), ([a, c]) => tf.matMul(a!, c!, false, true), [q, k]],
     ['batched NN', ([a, c]) => matmul(a as tf.Tensor4D, c!), ([a, c]) => tf.matMul(a!, c!), [att, k]],
+    ['batched NT, 9 rows', ([a, c]) => matmul(a as tf.Tensor4D, c!, true), ([a, c]) => tf.matMul(a!, c!, false, true), [q9, k9]],
+    ['batched NN, 9 rows', ([a, c]) => matmul(a as tf.Tensor4D, c!), ([a, c]) => tf.matMul(a!, c!), [att9, k9]],
   ];
   for (const [name, fast, ref, inputs] of cases) {
     const weightsOut = rnd(tf.tidy(() => ref(inputs)).shape, `c:${name}`);
@@ -125,7 +133,31 @@ test('linear, 2-D and batched matmuls: values and gradients equal tf.matMul auto
     for (let i = 0; i < inputs.length; i++) assert.ok((await maxDiff(gf[i]!, gr[i]!)) < 1e-4, `${name} grad ${i}`);
     tf.dispose([...gf, ...gr, weightsOut]);
   }
-  tf.dispose([x, w, b, wt, q, k, att]);
+  tf.dispose([x, w, b, wt, q, k, att, q9, k9, att9]);
+});
+
+test('transposed and multi-row batched products run on oneDNN on x86 CPUs, one-query products on Eigen', { skip: tf.getBackend() !== 'tensorflow' ? 'tensorflow backend only' : false }, async () => {
+  const onGpu = (tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true;
+  assert.equal(hasOneDnnMatMul(), process.arch === 'x64' && !onGpu && process.env.CRLHF_ONEDNN !== '0', 'oneDNN products on x86 CPUs');
+  const x = rnd([12, 8], 'x');
+  const w = rnd([8, 5], 'w');
+  const b = rnd([5], 'b');
+  const q9 = rnd([2, 3, 9, 4], 'q9');
+  const q1 = rnd([2, 3, 1, 4], 'q1');
+  const k9 = rnd([2, 3, 9, 4], 'k9');
+  const profile = await profileKernels(async () => {
+    const g = tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(linear(a as tf.Tensor2D, c as tf.Tensor2D, d as tf.Tensor1D)))([x, w, b]);
+    tf.dispose([...g, matmul(q9, k9, true), matmul(q1, k9, true)]);
+  }, { runs: 1, plainRuns: 0 });
+  const count = (name: string) => profile.byKernel.find((k) => k.name === name)?.count ?? 0;
+  if (hasOneDnnMatMul()) {
+    assert.equal(count('_MklMatMul'), 2, 'dx = dy·Wᵀ and dW = xᵀ·dy');
+    assert.equal(count('_MklBatchMatMulV2'), 1, 'nine query rows');
+    assert.equal(count('BatchMatMulV2'), 1, 'one query row');
+  } else {
+    assert.equal(count('_MklMatMul') + count('_MklBatchMatMulV2'), 0);
+  }
+  tf.dispose([x, w, b, q9, q1, k9]);
 });
 
 test('GELU: the fused backward pass equals autodiff through the tanh formula', async () => {

@@ -68,6 +68,9 @@ export class NativeDecoder {
       const hd = d / H;
       const biasId = bias && s.upload([B, 1, P, P], bias);
       const mkl = this.useMkl(B * P);
+      // P query rows per head: oneDNN's kernels from a few rows on (native.ts).
+      const qk = native.batchMatMulKernel(P, false, true);
+      const pv = native.batchMatMulKernel(P, false, false);
       let x = this.embed(s, s.upload([B * P], ids), s.upload([B * P], positions));
       this.w.layers.forEach((w, l) => {
         const qkv = this.linear(s, this.normalize(s, x, mkl), w.wqkv, w.bqkv);
@@ -75,9 +78,9 @@ export class NativeDecoder {
         const [q, k, v] = s.op('SplitV', this.a.split3, [heads, native.intConst([H, H, H]), native.intScalar(1)], 3) as [number, number, number];
         this.keys[l] = s.keep(k);
         this.values[l] = s.keep(v);
-        let scores = s.op1('BatchMatMulV2', this.a.bmmNT, [q, k]);
+        let scores = s.op1(qk.op, qk.attrs, [q, k]);
         if (biasId !== null) scores = s.op1('AddV2', this.a.T, [scores, biasId]);
-        const y = s.op1('BatchMatMulV2', this.a.bmm, [s.op1('Softmax', this.a.T, [scores]), v]);
+        const y = s.op1(pv.op, pv.attrs, [s.op1('Softmax', this.a.T, [scores]), v]);
         const merged = s.op1('Reshape', this.a.reshape, [s.op1('Transpose', this.a.transpose, [y, native.intConst([0, 2, 1, 3])]), native.intConst([B * P, d])]);
         x = this.block(s, w, x, merged, mkl);
       });

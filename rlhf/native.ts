@@ -180,12 +180,20 @@ export function hasFusedMatMul(): boolean {
 }
 
 export function batchMatMul(a: tf.Tensor, b: tf.Tensor, adjX = false, adjY = false): tf.Tensor {
-  // A decoding step's one-query products are faster in Eigen (0.043 against
-  // 0.058 ms for 2×8 heads of 1×64·64×100); attention over whole sequences
-  // in oneDNN (Pᵀ·dY for 2×8 heads of 256×256·256×32: 0.87 against 3.12 ms).
-  const rows = a.shape[a.rank - (adjX ? 1 : 2)] as number;
+  const k = batchMatMulKernel(a.shape[a.rank - (adjX ? 1 : 2)] as number, adjX, adjY);
+  return run(k.op, k.attrs, [a, b]);
+}
+
+/**
+ * The kernel batchMatMul runs for products with `rows` rows each, and its
+ * attributes. A decoding step's one-query products are faster in Eigen
+ * (0.043 against 0.058 ms for 2×8 heads of 1×64·64×100); attention over
+ * whole sequences in oneDNN (Pᵀ·dY for 2×8 heads of 256×256·256×32: 0.87
+ * against 3.12 ms).
+ */
+export function batchMatMulKernel(rows: number, adjX: boolean, adjY: boolean): { op: string; attrs: OpAttr[] } {
   const op = rows >= ONEDNN_MIN_BATCH_ROWS && hasOneDnnMatMul() ? '_MklBatchMatMulV2' : 'BatchMatMulV2';
-  return run(op, attrs(`${op}${+adjX}${+adjY}`, () => [...oneDnnLabel(op), T(), attr.bool('adj_x', adjX), attr.bool('adj_y', adjY)]), [a, b]);
+  return { op, attrs: attrs(`${op}${+adjX}${+adjY}`, () => [...oneDnnLabel(op), T(), attr.bool('adj_x', adjX), attr.bool('adj_y', adjY)]) };
 }
 
 /** Fewest rows per product for which the batched products go to oneDNN (4×8 heads against 100 keys: Eigen faster up to 2–4 query rows, oneDNN 1.5–3× faster from 8). */

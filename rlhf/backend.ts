@@ -8,6 +8,7 @@ import { availableParallelism, homedir } from 'node:os';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { hasOneDnnMatMul } from './native.js';
 import { dataParallelRanks, tensorflowRanks } from './parallel/pool.js';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -162,7 +163,10 @@ async function activateNode(): Promise<BackendInfo> {
     threads: ranks > 1 ? ranks : availableParallelism(),
     tfVersion: tf.version.tfjs,
     gpu,
-    detail: [`${pkg} (TensorFlow C library${gpu ? ', CUDA' : ''}, ${ranks > 1 ? `data-parallel over ${ranks} threads, one intra-op thread each` : 'intra-op threads = cores'})`, ...notes].join('; '),
+    detail: [
+      `${pkg} (TensorFlow C library${gpu ? ', CUDA' : ''}, ${ranks > 1 ? `data-parallel over ${ranks} threads, one intra-op thread each` : 'intra-op threads = cores'}${hasOneDnnMatMul() ? ', oneDNN for transposed and batched matrix products' : ''})`,
+      ...notes,
+    ].join('; '),
   };
 }
 

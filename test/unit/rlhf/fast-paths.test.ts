@@ -139,6 +139,7 @@ test('linear, 2-D and batched matmuls: values and gradients equal tf.matMul auto
 test('transposed and multi-row batched products run on oneDNN on x86 CPUs, one-query products on Eigen', { skip: tf.getBackend() !== 'tensorflow' ? 'tensorflow backend only' : false }, async () => {
   const onGpu = (tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true;
   assert.equal(hasOneDnnMatMul(), process.arch === 'x64' && !onGpu && process.env.CRLHF_ONEDNN !== '0', 'oneDNN products on x86 CPUs');
+  assert.equal((await setup()).detail.includes('oneDNN for transposed and batched matrix products'), hasOneDnnMatMul(), 'the backend detail says so');
   const x = rnd([12, 8], 'x');
   const w = rnd([8, 5], 'w');
   const b = rnd([5], 'b');

@@ -359,6 +359,44 @@ export function hasMklLayerNorm(): boolean {
   return mklLayerNormWorks;
 }
 
+/**
+ * Attributes of oneDNN's x·W + b followed by the tanh-approximation GELU in
+ * one kernel (_MklNativeFusedMatMul with fused_ops BiasAdd, GeluApproximate:
+ * 0.5·u·(1 + tanh(√(2/π)·(u + 0.044715·u³))), the formula ops.ts's gelu
+ * computes as u·σ(2·√(2/π)·(u + 0.044715·u³))).
+ */
+export function fusedGeluAttrs(): OpAttr[] {
+  return attrs('FusedGelu', () => [
+    ...oneDnnLabel('_Mkl'),
+    T(),
+    attr.bool('transpose_a', false),
+    attr.bool('transpose_b', false),
+    attr.strings('fused_ops', ['BiasAdd', 'GeluApproximate']),
+    attr.int('num_args', 1),
+    attr.float('epsilon', 0),
+  ]);
+}
+
+let fusedGeluWorks: boolean | undefined;
+
+/** Whether _MklNativeFusedMatMul with GeluApproximate runs here (where oneDNN's products do, on a patched binding). Probed once. */
+export function hasFusedGelu(): boolean {
+  if (fusedGeluWorks === undefined) {
+    fusedGeluWorks = false;
+    if (hasOneDnnMatMul() && hasFusedMatMul()) {
+      try {
+        const y = tf.tidy(() => run('_MklNativeFusedMatMul', fusedGeluAttrs(), [tf.tensor2d([1, -1], [1, 2]), tf.tensor2d([1, 1], [2, 1]), tf.tensor1d([1])]));
+        // gelu(1) = 0.5·(1 + tanh(√(2/π)·1.044715)) ≈ 0.841192
+        fusedGeluWorks = Math.abs((y.dataSync()[0] as number) - 0.841192) < 1e-4;
+        y.dispose();
+      } catch {
+        // Not in this build.
+      }
+    }
+  }
+  return fusedGeluWorks;
+}
+
 // ------------------------------------------------------------ raw handles
 
 /**

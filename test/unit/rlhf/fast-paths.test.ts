@@ -14,7 +14,8 @@ import { PolicyModel, disposeCache, type KVCache } from '../../../rlhf/model.js'
 import { InferenceSession, attentionBias } from '../../../rlhf/inference.js';
 import { batchTensors, buildBatch } from '../../../rlhf/batch.js';
 import { randomizeWeights } from './model-helpers.js';
-import { hasOneDnnMatMul } from '../../../rlhf/native.js';
+import * as native from '../../../rlhf/native.js';
+import { hasFusedGelu, hasOneDnnMatMul } from '../../../rlhf/native.js';
 import { profileKernels } from '../../../bench/profile.js';
 
 await setup();
@@ -155,6 +156,12 @@ test('transposed and multi-row batched products run on oneDNN on x86 CPUs, one-q
     assert.equal(count('_MklMatMul'), 2, 'dx = dy·Wᵀ and dW = xᵀ·dy');
     assert.equal(count('_MklBatchMatMulV2'), 1, 'nine query rows');
     assert.equal(count('BatchMatMulV2'), 1, 'one query row');
+    // The decoder's MLP input for a few rows: product, bias and GELU in one oneDNN kernel.
+    assert.ok(hasFusedGelu(), 'fused GELU kernel');
+    const fused = native.run('_MklNativeFusedMatMul', native.fusedGeluAttrs(), [x, w, b]);
+    const plain = gelu(linear(x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D));
+    assert.ok((await maxDiff(fused, plain)) < 1e-5, 'fused GELU equals gelu(linear)');
+    tf.dispose([fused, plain]);
   } else {
     assert.equal(count('_MklMatMul') + count('_MklBatchMatMulV2'), 0);
   }

@@ -137,7 +137,7 @@ test('linear, 2-D and batched matmuls: values and gradients equal tf.matMul auto
   tf.dispose([x, w, b, wt, q, k, att, q9, k9, att9]);
 });
 
-test('transposed and multi-row batched products run on oneDNN on x86 CPUs, one-query products on Eigen', { skip: tf.getBackend() !== 'tensorflow' ? 'tensorflow backend only' : false }, async () => {
+test('transposed products (but small weight gradients) and multi-row batched products run on oneDNN on x86 CPUs, one-query products on Eigen', { skip: tf.getBackend() !== 'tensorflow' ? 'tensorflow backend only' : false }, async () => {
   const onGpu = (tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true;
   assert.equal(hasOneDnnMatMul(), process.arch === 'x64' && !onGpu && process.env.CRLHF_ONEDNN !== '0', 'oneDNN products on x86 CPUs');
   assert.equal((await setup()).detail.includes('oneDNN for transposed and batched matrix products'), hasOneDnnMatMul(), 'the backend detail says so');
@@ -147,13 +147,18 @@ test('transposed and multi-row batched products run on oneDNN on x86 CPUs, one-q
   const q9 = rnd([2, 3, 9, 4], 'q9');
   const q1 = rnd([2, 3, 1, 4], 'q1');
   const k9 = rnd([2, 3, 9, 4], 'k9');
+  // A layer whose weight has more than 256·1024 elements: both gradient products on oneDNN.
+  const xBig = rnd([3, 520], 'xBig');
+  const wBig = rnd([520, 520], 'wBig', 0.05);
+  const bBig = rnd([520], 'bBig');
+  const linearGrads = (xs: tf.Tensor[]) => tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(linear(a as tf.Tensor2D, c as tf.Tensor2D, d as tf.Tensor1D)))(xs);
   const profile = await profileKernels(async () => {
-    const g = tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(linear(a as tf.Tensor2D, c as tf.Tensor2D, d as tf.Tensor1D)))([x, w, b]);
-    tf.dispose([...g, matmul(q9, k9, true), matmul(q1, k9, true)]);
+    tf.dispose([...linearGrads([x, w, b]), ...linearGrads([xBig, wBig, bBig]), matmul(q9, k9, true), matmul(q1, k9, true)]);
   }, { runs: 1, plainRuns: 0 });
   const count = (name: string) => profile.byKernel.find((k) => k.name === name)?.count ?? 0;
   if (hasOneDnnMatMul()) {
-    assert.equal(count('_MklMatMul'), 2, 'dx = dy·Wᵀ and dW = xᵀ·dy');
+    assert.equal(count('_MklMatMul'), 3, 'dx = dy·Wᵀ of both layers, dW = xᵀ·dy of the big one');
+    assert.equal(count('MatMul'), 1, "the small layer's dW = xᵀ·dy on Eigen");
     assert.equal(count('_MklBatchMatMulV2'), 1, 'nine query rows');
     assert.equal(count('BatchMatMulV2'), 1, 'one query row');
     // The decoder's MLP input for a few rows: product, bias and GELU in one oneDNN kernel.
@@ -165,7 +170,7 @@ test('transposed and multi-row batched products run on oneDNN on x86 CPUs, one-q
   } else {
     assert.equal(count('_MklMatMul') + count('_MklBatchMatMulV2'), 0);
   }
-  tf.dispose([x, w, b, q9, q1, k9]);
+  tf.dispose([x, w, b, q9, q1, k9, xBig, wBig, bBig]);
 });
 
 test('GELU: the fused backward pass equals autodiff through the tanh formula', async () => {

@@ -28,6 +28,7 @@ export interface Options {
   wasmOneThread: boolean;
   /** Also tensorflow as one rank whose TensorFlow pool has all the threads (CRLHF_THREADS=1), beside the data-parallel default. */
   tensorflowOneRank: boolean;
+  /** Also tensorflow with every matrix product on Eigen (CRLHF_ONEDNN=0), beside the default's oneDNN products. */
   tensorflowEigen: boolean;
   withCpu: boolean;
   reps: number;

@@ -76,12 +76,12 @@ const matMulNT = customGrad<[tf.Tensor, tf.Tensor]>((a, b, save) => {
 });
 
 // Batched (attention) products: aᵀ·b, a gradient. Eigen's adj_x path ran
-// at half the speed of a plain product, so without oneDNN (native.ts) it is
-// (bᵀ·a)ᵀ: adj_x on the narrow operand and a transpose of the narrow result,
-// ~1.4× faster. oneDNN's adj_x is fast and the transpose only costs (2 % of
-// a large training step).
+// at half the speed of a plain product, so where Eigen takes it (native.ts)
+// it is (bᵀ·a)ᵀ: adj_x on the narrow operand and a transpose of the narrow
+// result, ~1.4× faster. oneDNN's adj_x is fast, and there the transpose
+// would only cost (2 % of a large training step).
 function batchTN(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  if (native.hasOneDnnMatMul()) return native.batchMatMul(a, b, true, false);
+  if (native.batchMatMulKernel(a.shape[a.rank - 1] as number, true, false).op !== 'BatchMatMulV2') return native.batchMatMul(a, b, true, false);
   return native.transposeLast2(native.batchMatMul(b, a, true, false));
 }
 

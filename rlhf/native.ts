@@ -5,9 +5,10 @@
 // pass), FusedBatchNormV3 (a LayerNorm's statistics and normalisation in one
 // kernel), SparseSoftmaxCrossEntropyWithLogits (loss and gradient together),
 // MatMul with transpose flags (a faster path than BatchMatMulV2 for 2-D
-// products), and oneDNN's matrix products by their own names where they beat
-// TensorFlow's default Eigen ones (see hasOneDnnMatMul). Calling the backend directly also skips tfjs's op wrappers and
-// kernel registry, about half the ~20 µs each op costs (bench profiles).
+// products), and oneDNN's matrix products by their own names where they
+// beat TensorFlow's default Eigen ones (see hasOneDnnMatMul). Calling the
+// backend directly also skips tfjs's op wrappers and kernel registry, about
+// half the ~20 µs each op costs (bench profiles).
 //
 // Tensors these calls return are ordinary tfjs tensors, tracked by tf.tidy,
 // but not recorded on the gradient tape: differentiable uses go through

@@ -8,6 +8,8 @@ import { createInterface } from 'node:readline';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendName } from '../rlhf/backend.js';
 import { batchTensors, buildBatch, type SequenceBatch } from '../rlhf/batch.js';
+import { NativeDecoder } from '../rlhf/decode-native.js';
+import { attentionBias, InferenceSession } from '../rlhf/inference.js';
 import { disposeCache, PolicyModel, type KVCache } from '../rlhf/model.js';
 import { tidy } from '../rlhf/ops.js';
 import { Rng } from '../rlhf/rng.js';
@@ -69,8 +71,13 @@ class Bench {
     return out.responses.reduce((n, r) => n + r.length, 0);
   }
 
-  /** tf.profile of one decoding step (model.step + logits + host read) after a prefill, as generate runs it. */
+  /**
+   * Kernels of one cached decoding step after a prefill, as generate runs it
+   * (all rows on this thread): on tfjs-node NativeDecoder.step (decode-native.ts),
+   * elsewhere model.step + logits + host read.
+   */
   async profileDecodeStep() {
+    if (tf.getBackend() === 'tensorflow') return this.profileNativeDecodeStep();
     const B = this.prompts.length;
     const prefill = buildBatch(this.prompts, this.prompts.map(() => []), this.model.config.contextLength);
     const P = prefill.promptLen;
@@ -93,6 +100,28 @@ class Bench {
       return await profileKernels(decodeStep, { plainRuns: 10 });
     } finally {
       disposeCache(cache);
+    }
+  }
+
+  /** NativeDecoder.step, each profiled call appending the next cache column (the op sequence is the same every step). */
+  private async profileNativeDecodeStep() {
+    const B = this.prompts.length;
+    const prefill = buildBatch(this.prompts, this.prompts.map(() => []), this.model.config.contextLength);
+    const P = prefill.promptLen;
+    const session = new InferenceSession(this.model);
+    const decoder = new NativeDecoder(session, B);
+    try {
+      decoder.prefill(prefill.inputIds, prefill.positions, P, attentionBias(prefill.attentionMask, B, P, 0));
+      const ids = new Int32Array(B).fill(FIRST_ID);
+      let t = P;
+      const decodeStep = async () => {
+        decoder.step(ids, new Int32Array(B).fill(t), t, null);
+        t++;
+      };
+      return await profileKernels(decodeStep, { plainRuns: 10 });
+    } finally {
+      decoder.dispose();
+      session.dispose();
     }
   }
 }

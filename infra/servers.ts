@@ -164,6 +164,9 @@ interface SpawnSpec {
   logFile: string;
 }
 
+/** How a server that exited during start-up ended, by pid (seen while this process still watched it). */
+const exits = new Map<number, string>();
+
 /** Starts a server detached from this process so it outlives the CLI command that started it. */
 function spawnDetached(spec: SpawnSpec): number {
   const fd = openSync(spec.logFile, 'a');
@@ -175,11 +178,17 @@ function spawnDetached(spec: SpawnSpec): number {
     });
     child.unref();
     if (!child.pid) throw new Error(`could not start ${spec.binary}`);
-    return child.pid;
+    const pid = child.pid;
+    // Unreferenced: the listener keeps nothing alive, it only tells waitReady why a server died.
+    child.once('exit', (code, signal) => exits.set(pid, signal ? `signal ${signal}` : `exit code ${code}`));
+    return pid;
   } finally {
     closeSync(fd);
   }
 }
+
+/** A server process that ended before it answered. */
+class StartupExit extends Error {}
 
 async function waitReady(
   kind: ServerKind,
@@ -192,7 +201,8 @@ async function waitReady(
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!processRuns(pid, binary)) {
-      throw new Error(`the ${kind} server exited during start-up; last lines of ${logFile}:\n${tail(logFile)}`);
+      const how = exits.get(pid);
+      throw new StartupExit(`the ${kind} server exited during start-up${how ? ` (${how})` : ''}; last lines of ${logFile}:\n${tail(logFile)}`);
     }
     if (await ready()) return;
     await sleep(200);
@@ -285,6 +295,18 @@ export async function startS3Server(opts: S3StartOptions): Promise<ServerRecord>
   const running = await serverStatus(opts.stateDir, 's3');
   if (running) throw new Error(`an S3 server already runs for ${opts.stateDir} (pid ${running.pid}, 127.0.0.1:${running.port})`);
   const binary = await ensureBinary('s3', opts.say);
+  try {
+    return await launchS3(opts, binary);
+  } catch (err) {
+    // A free port can be taken between choosing it and the server binding it;
+    // once, a server that died at start-up gets another port.
+    if (!(err instanceof StartupExit) || opts.port !== undefined) throw err;
+    opts.say?.(`${(err as Error).message.split('\n')[0]}: starting it again on another port`);
+    return launchS3(opts, binary);
+  }
+}
+
+async function launchS3(opts: S3StartOptions, binary: string): Promise<ServerRecord> {
   const dir = join(opts.stateDir, 's3');
   const dataDir = join(dir, 'data');
   const sidecar = join(dir, 'meta');

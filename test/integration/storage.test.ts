@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -27,6 +28,7 @@ import {
   sha256Hex,
   type ArtifactStore,
 } from '../../storage/index.js';
+import { startS3Server } from '../../infra/servers.js';
 import { startTestS3, tempDir, useS3Env } from '../helpers/servers.js';
 
 type S3Server = Awaited<ReturnType<typeof startTestS3>>;
@@ -221,6 +223,23 @@ describe('clear errors', () => {
     await assert.rejects(store.get('k'), (e: Error) => e instanceof StorageError && /access denied/.test(e.message));
     assert.ok(!String((await store.get('k').catch((e) => e)).message).includes('wrong-secret'));
     client.destroy();
+  });
+
+  test('an S3 server that cannot bind its port fails to start with its exit status and log, and an asked-for port is not swapped', async () => {
+    // A listener that never answers HTTP holds the port, so only the server's exit can end the wait.
+    const holder = createServer(() => undefined);
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as AddressInfo).port;
+    const stateDir = await tempDir('crlhf-s3-busy-');
+    try {
+      await assert.rejects(
+        startS3Server({ stateDir, port }),
+        (e: Error) => /the s3 server exited during start-up \(exit code 1\)/.test(e.message) && /address already in use/.test(e.message),
+      );
+    } finally {
+      holder.close();
+      await rm(stateDir, { recursive: true, force: true });
+    }
   });
 
   test('an unwritable file store is a permanent StorageError', async () => {

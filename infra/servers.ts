@@ -118,8 +118,11 @@ function processRuns(pid: number, binary: string): boolean {
     return false;
   }
   try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return cmdline.split('\0')[0] === binary;
+    const argv0 = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0];
+    // Empty while the process is inside execve (a server just spawned): the
+    // signal check stands. Taking that for an exit once failed a test with a
+    // live server left behind.
+    return argv0 === '' || argv0 === binary;
   } catch {
     return true; // no /proc (macOS): trust the signal check
   }
@@ -200,7 +203,7 @@ async function waitReady(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (!processRuns(pid, binary)) {
+    if (exits.has(pid) || !processRuns(pid, binary)) {
       const how = exits.get(pid);
       throw new StartupExit(`the ${kind} server exited during start-up${how ? ` (${how})` : ''}; last lines of ${logFile}:\n${tail(logFile)}`);
     }

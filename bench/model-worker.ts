@@ -3,17 +3,14 @@
 // bench/model-worker.ts '{"backend":"wasm"}'`) and drives it over the line
 // protocol of protocol.ts: setup (build model, batch, prompts; warm up),
 // train (timed SftTrainer.step calls), gen (timed generate calls), profile
-// (tf.profile of one training step and one cached decoding step), exit.
+// (kernel times of one training step and one cached decoding step), exit.
 import { createInterface } from 'node:readline';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendName } from '../rlhf/backend.js';
-import { batchTensors, buildBatch, type SequenceBatch } from '../rlhf/batch.js';
-import { NativeDecoder } from '../rlhf/decode-native.js';
-import { attentionBias, InferenceSession } from '../rlhf/inference.js';
-import { disposeCache, PolicyModel, type KVCache } from '../rlhf/model.js';
-import { tidy } from '../rlhf/ops.js';
+import { buildBatch, type SequenceBatch } from '../rlhf/batch.js';
+import { PolicyModel } from '../rlhf/model.js';
 import { Rng } from '../rlhf/rng.js';
-import { generate } from '../rlhf/sampling.js';
+import { generate, openDecoder } from '../rlhf/sampling.js';
 import { constantLr } from '../rlhf/schedule.js';
 import { SftTrainer } from '../rlhf/sft.js';
 import { answer } from './protocol.js';
@@ -72,56 +69,25 @@ class Bench {
   }
 
   /**
-   * Kernels of one cached decoding step after a prefill, as generate runs it
-   * (all rows on this thread): on tfjs-node NativeDecoder.step (decode-native.ts),
-   * elsewhere model.step + logits + host read.
+   * Kernels of one cached decoding step after a prefill: generate's own
+   * decoding loop (sampling.ts openDecoder: decode-native.ts on tfjs-node),
+   * all rows on this thread, each profiled call appending the next column.
    */
   async profileDecodeStep() {
-    if (tf.getBackend() === 'tensorflow') return this.profileNativeDecodeStep();
     const B = this.prompts.length;
     const prefill = buildBatch(this.prompts, this.prompts.map(() => []), this.model.config.contextLength);
-    const P = prefill.promptLen;
-    const cache = tidy(() => this.model.forward(batchTensors(prefill), true).cache as KVCache);
-    // The extended cache is made inside the tidy and not returned, so it is freed with it.
-    const decodeStep = async () => {
-      const logits = tidy(() => {
-        const out = this.model.step(
-          tf.tensor1d(new Int32Array(B).fill(FIRST_ID), 'int32'),
-          tf.tensor1d(new Int32Array(B).fill(P), 'int32'),
-          tf.ones([B, P + 1]) as tf.Tensor2D,
-          cache,
-        );
-        return this.model.logits(out.hidden);
-      });
-      await logits.data();
-      logits.dispose();
-    };
+    const decoder = openDecoder(this.model, prefill, this.cfg.gen.newTokens);
     try {
-      return await profileKernels(decodeStep, { plainRuns: 10 });
-    } finally {
-      disposeCache(cache);
-    }
-  }
-
-  /** NativeDecoder.step, each profiled call appending the next cache column (the op sequence is the same every step). */
-  private async profileNativeDecodeStep() {
-    const B = this.prompts.length;
-    const prefill = buildBatch(this.prompts, this.prompts.map(() => []), this.model.config.contextLength);
-    const P = prefill.promptLen;
-    const session = new InferenceSession(this.model);
-    const decoder = new NativeDecoder(session, B);
-    try {
-      decoder.prefill(prefill.inputIds, prefill.positions, P, attentionBias(prefill.attentionMask, B, P, 0));
+      decoder.prefill();
       const ids = new Int32Array(B).fill(FIRST_ID);
-      let t = P;
+      let t = prefill.promptLen;
       const decodeStep = async () => {
-        decoder.step(ids, new Int32Array(B).fill(t), t, null);
+        decoder.step(ids, new Int32Array(B).fill(t), t);
         t++;
       };
       return await profileKernels(decodeStep, { plainRuns: 10 });
     } finally {
       decoder.dispose();
-      session.dispose();
     }
   }
 }

@@ -114,7 +114,7 @@ export async function generateRows(model: PolicyModel, prompts: number[][], rngs
   const stats = opts.policyStats ? { policyLogprobs: prompts.map((): number[] => []), entropies: prompts.map((): number[] => []) } : undefined;
   if (maxNew <= 0) return { responses, logprobs, samplingLogprobs, finished, ...stats };
 
-  const decoder = nodeBackend() ? nativeDecoder(model, prefill, maxNew) : tfjsDecoder(model, prefill, maxNew);
+  const decoder = openDecoder(model, prefill, maxNew);
   try {
     let host = decoder.prefill();
     const next = new Int32Array(B);
@@ -166,7 +166,7 @@ export function softmaxStats(logits: ArrayLike<number>): { lse: number; entropy:
 }
 
 /** One decoding loop: the prompt pass, then one token per row per step; each returns the logits [B, V] on the host. */
-interface Decoder {
+export interface Decoder {
   prefill(): Float32Array;
   /** Feeds `tokens` at cache column t (position ids per row). */
   step(tokens: Int32Array, positions: Int32Array, t: number): Float32Array;
@@ -193,6 +193,11 @@ function stepBias(keyMask: Float32Array | null, B: number, width: number, t: num
   const m = new Float32Array(B * (t + 1));
   for (let i = 0; i < B; i++) m.set(keyMask.subarray(i * width, i * width + t + 1), i * (t + 1));
   return attentionBias(m, B, 1, t);
+}
+
+/** The decoding loop generateRows runs for `prefill`'s rows and up to `maxNew` new tokens on the active backend. The caller disposes it. */
+export function openDecoder(model: PolicyModel, prefill: SequenceBatch, maxNew: number): Decoder {
+  return nodeBackend() ? nativeDecoder(model, prefill, maxNew) : tfjsDecoder(model, prefill, maxNew);
 }
 
 /** tfjs-node: the loop on TensorFlow handles (decode-native.ts). */

@@ -53,8 +53,6 @@ export class NativeDecoder {
       transpose: [T, i32('Tperm')],
       split3: [T, i32('Tlen'), attr.int('num_split', 3)],
       gather: [attr.float32('Tparams'), i32('Tindices'), i32('Taxis'), attr.int('batch_dims', 0)],
-      bmm: [T, attr.bool('adj_x', false), attr.bool('adj_y', false)],
-      bmmNT: [T, attr.bool('adj_x', false), attr.bool('adj_y', true)],
       fused: [T, attr.bool('transpose_a', false), attr.bool('transpose_b', false), attr.strings('fused_ops', ['BiasAdd']), attr.int('num_args', 1), attr.float('epsilon', 0)],
       matmul: [T, attr.bool('transpose_a', false), attr.bool('transpose_b', false)],
       biasAdd: [T, attr.string('data_format', 'NHWC')],
@@ -113,6 +111,9 @@ export class NativeDecoder {
       const hd = d / H;
       const biasId = bias && s.upload([B, 1, 1, t + 1], bias);
       const mkl = this.useMkl(B);
+      // One query row per head: Eigen's kernels (native.ts).
+      const qk = native.batchMatMulKernel(1, false, true);
+      const pv = native.batchMatMulKernel(1, false, false);
       let x = this.embed(s, s.upload([B], ids), s.upload([B], positions));
       this.w.layers.forEach((w, l) => {
         const qkv = this.linear(s, this.normalize(s, x, mkl), w.wqkv, w.bqkv);
@@ -125,9 +126,9 @@ export class NativeDecoder {
         native.freeRaw(this.values[l] as number);
         this.keys[l] = keys;
         this.values[l] = values;
-        let scores = s.op1('BatchMatMulV2', this.a.bmmNT, [q, keys]);
+        let scores = s.op1(qk.op, qk.attrs, [q, keys]);
         if (biasId !== null) scores = s.op1('AddV2', this.a.T, [scores, biasId]);
-        const y = s.op1('BatchMatMulV2', this.a.bmm, [s.op1('Softmax', this.a.T, [scores]), values]);
+        const y = s.op1(pv.op, pv.attrs, [s.op1('Softmax', this.a.T, [scores]), values]);
         x = this.block(s, w, x, s.op1('Reshape', this.a.reshape, [y, native.intConst([B, d])]), mkl, B);
       });
       return this.logits(s, x, mkl);

@@ -161,38 +161,23 @@ function eigenWeightGrad(a: tf.Tensor, b: tf.Tensor, transposeA: boolean, transp
  */
 export function linear(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor {
   if (hasFusedMatMul()) {
-    return run('_FusedMatMul', attrs('_FusedMatMul', fusedMatMulAttrs), [x, w, b]);
+    return run('_FusedMatMul', attrs('_FusedMatMul', () => fusedMatMulAttrs(['BiasAdd'])), [x, w, b]);
   }
   return biasAdd(matMul(x, w), b);
 }
 
-const fusedMatMulAttrs = () => [
+/** x·W + b, then `ops` after BiasAdd, in one kernel (_FusedMatMul, and oneDNN's _MklNativeFusedMatMul with its label). */
+const fusedMatMulAttrs = (ops: string[]) => [
   T(),
   attr.bool('transpose_a', false),
   attr.bool('transpose_b', false),
-  attr.strings('fused_ops', ['BiasAdd']),
+  attr.strings('fused_ops', ops),
   attr.int('num_args', 1),
   attr.float('epsilon', 0),
 ];
 
-let fusedMatMulWorks: boolean | undefined;
-
-/** Whether the addon passes list-valued attributes (infra/tensorflow.sh's patch), probed once. */
-export function hasFusedMatMul(): boolean {
-  if (fusedMatMulWorks === undefined) {
-    fusedMatMulWorks = false;
-    try {
-      const y = tf.tidy(() =>
-        run('_FusedMatMul', fusedMatMulAttrs(), [tf.ones([1, 2]), tf.ones([2, 1]), tf.ones([1])]),
-      );
-      fusedMatMulWorks = y.dataSync()[0] === 3;
-      y.dispose();
-    } catch {
-      // An unpatched binding passes one string where TensorFlow wants a list.
-    }
-  }
-  return fusedMatMulWorks;
-}
+/** Whether the addon passes list-valued attributes (infra/tensorflow.sh's patch; an unpatched binding passes one string where TensorFlow wants a list). Probed once. */
+export const hasFusedMatMul = once(() => probeKernel(() => [run('_FusedMatMul', fusedMatMulAttrs(['BiasAdd']), [tf.ones([1, 2]), tf.ones([2, 1]), tf.ones([1])])], (v) => v[0] === 3));
 
 export function batchMatMul(a: tf.Tensor, b: tf.Tensor, adjX = false, adjY = false): tf.Tensor {
   const k = batchMatMulKernel(a.shape[a.rank - (adjX ? 1 : 2)] as number, adjX, adjY);
@@ -206,9 +191,10 @@ export function batchMatMul(a: tf.Tensor, b: tf.Tensor, adjX = false, adjY = fal
  * whole sequences in oneDNN (Pᵀ·dY for 2×8 heads of 256×256·256×32: 0.87
  * against 3.12 ms).
  */
-export function batchMatMulKernel(rows: number, adjX: boolean, adjY: boolean): { op: string; attrs: OpAttr[] } {
-  const op = rows >= ONEDNN_MIN_BATCH_ROWS && hasOneDnnMatMul() ? '_MklBatchMatMulV2' : 'BatchMatMulV2';
-  return { op, attrs: attrs(`${op}${+adjX}${+adjY}`, () => [...oneDnnLabel(op), T(), attr.bool('adj_x', adjX), attr.bool('adj_y', adjY)]) };
+export function batchMatMulKernel(rows: number, adjX: boolean, adjY: boolean): { op: string; attrs: OpAttr[]; oneDnn: boolean } {
+  const oneDnn = rows >= ONEDNN_MIN_BATCH_ROWS && hasOneDnnMatMul();
+  const op = oneDnn ? '_MklBatchMatMulV2' : 'BatchMatMulV2';
+  return { op, oneDnn, attrs: attrs(`${op}${+adjX}${+adjY}`, () => [...oneDnnLabel(op), T(), attr.bool('adj_x', adjX), attr.bool('adj_y', adjY)]) };
 }
 
 /** Fewest rows per product for which the batched products go to oneDNN (4×8 heads against 100 keys: Eigen faster up to 2–4 query rows, oneDNN 1.5–3× faster from 8). */
@@ -226,36 +212,30 @@ const ONEDNN_MIN_BATCH_ROWS = 8;
 // hides _MklLayerNorm (generation 5–10 % slower). TensorFlow registers the
 // kernels under the label 'MklNameChangeOp', which the `_kernel` attribute
 // selects.
-function oneDnnLabel(op: string): OpAttr[] {
-  return op.startsWith('_Mkl') ? [attr.string('_kernel', 'MklNameChangeOp')] : [];
-}
+const oneDnnKernel = () => attr.string('_kernel', 'MklNameChangeOp');
 
-let oneDnnMatMulWorks: boolean | undefined;
+function oneDnnLabel(op: string): OpAttr[] {
+  return op.startsWith('_Mkl') ? [oneDnnKernel()] : [];
+}
 
 /**
- * Whether oneDNN's matrix products run here: x86 CPU builds, no CUDA device
- * (products on the GPU stay there), and CRLHF_ONEDNN is not 0 (the switch
- * that measures the Eigen kernels against them). Probed once.
+ * Whether oneDNN's matrix products run here: x86 CPU builds (not Arm or the
+ * GPU wheels), no CUDA device (products on the GPU stay there), and
+ * CRLHF_ONEDNN is not 0 (the switch that measures the Eigen kernels against
+ * them). Probed once.
  */
-export function hasOneDnnMatMul(): boolean {
-  if (oneDnnMatMulWorks === undefined) {
-    oneDnnMatMulWorks = false;
-    if (process.env.CRLHF_ONEDNN !== '0' && !be().binding.isUsingGpuDevice()) {
-      try {
-        const lbl = [attr.string('_kernel', 'MklNameChangeOp'), T()];
-        const [m, bm] = tf.tidy(() => [
-          run('_MklMatMul', [...lbl, attr.bool('transpose_a', false), attr.bool('transpose_b', true)], [tf.tensor2d([1, 2], [1, 2]), tf.tensor2d([3, 4], [1, 2])]),
-          run('_MklBatchMatMulV2', [...lbl, attr.bool('adj_x', true), attr.bool('adj_y', false)], [tf.tensor3d([1, 2], [1, 2, 1]), tf.tensor3d([3, 4], [1, 2, 1])]),
-        ]);
-        oneDnnMatMulWorks = m!.dataSync()[0] === 11 && bm!.dataSync()[0] === 11;
-        tf.dispose([m!, bm!]);
-      } catch {
-        // Not an x86 oneDNN build (Arm, GPU wheels): Eigen's kernels only.
-      }
-    }
-  }
-  return oneDnnMatMulWorks;
-}
+export const hasOneDnnMatMul = once(
+  () =>
+    process.env.CRLHF_ONEDNN !== '0' &&
+    !be().binding.isUsingGpuDevice() &&
+    probeKernel(
+      () => [
+        run('_MklMatMul', [oneDnnKernel(), T(), attr.bool('transpose_a', false), attr.bool('transpose_b', true)], [tf.tensor2d([1, 2], [1, 2]), tf.tensor2d([3, 4], [1, 2])]),
+        run('_MklBatchMatMulV2', [oneDnnKernel(), T(), attr.bool('adj_x', true), attr.bool('adj_y', false)], [tf.tensor3d([1, 2], [1, 2, 1]), tf.tensor3d([3, 4], [1, 2, 1])]),
+      ],
+      (v) => v[0] === 11 && v[1] === 11,
+    ),
+);
 
 /** Swaps the last two axes of a rank-4 tensor. */
 export function transposeLast2(x: tf.Tensor): tf.Tensor {
@@ -357,22 +337,13 @@ export function mklLayerNorm(x: tf.Tensor, gamma: Input, beta: Input, eps: numbe
   return run('_MklLayerNorm', attrs(`LN${eps}`, () => [T(), attr.float('epsilon', eps)]), [x, gamma, beta]);
 }
 
-let mklLayerNormWorks: boolean | undefined;
-
 /** Whether this TensorFlow build has _MklLayerNorm (x86 with oneDNN; not the GPU or Arm builds). Probed once. */
-export function hasMklLayerNorm(): boolean {
-  if (mklLayerNormWorks === undefined) {
-    try {
-      const y = tf.tidy(() => mklLayerNorm(tf.tensor2d([1, 3], [1, 2]), tf.ones([2]), tf.zeros([2]), 0));
-      const v = y.dataSync();
-      y.dispose();
-      mklLayerNormWorks = Math.abs((v[0] as number) + 1) < 1e-3 && Math.abs((v[1] as number) - 1) < 1e-3;
-    } catch {
-      mklLayerNormWorks = false;
-    }
-  }
-  return mklLayerNormWorks;
-}
+export const hasMklLayerNorm = once(() =>
+  probeKernel(
+    () => [mklLayerNorm(tf.tensor2d([1, 3], [1, 2]), tf.ones([2]), tf.zeros([2]), 0)],
+    (v) => Math.abs((v[0] as number) + 1) < 1e-3 && Math.abs((v[1] as number) - 1) < 1e-3,
+  ),
+);
 
 /**
  * Attributes of oneDNN's x·W + b followed by the tanh-approximation GELU in
@@ -381,35 +352,42 @@ export function hasMklLayerNorm(): boolean {
  * computes as u·σ(2·√(2/π)·(u + 0.044715·u³))).
  */
 export function fusedGeluAttrs(): OpAttr[] {
-  return attrs('FusedGelu', () => [
-    ...oneDnnLabel('_Mkl'),
-    T(),
-    attr.bool('transpose_a', false),
-    attr.bool('transpose_b', false),
-    attr.strings('fused_ops', ['BiasAdd', 'GeluApproximate']),
-    attr.int('num_args', 1),
-    attr.float('epsilon', 0),
-  ]);
+  return attrs('FusedGelu', () => [oneDnnKernel(), ...fusedMatMulAttrs(['BiasAdd', 'GeluApproximate'])]);
 }
 
-let fusedGeluWorks: boolean | undefined;
-
 /** Whether _MklNativeFusedMatMul with GeluApproximate runs here (where oneDNN's products do, on a patched binding). Probed once. */
-export function hasFusedGelu(): boolean {
-  if (fusedGeluWorks === undefined) {
-    fusedGeluWorks = false;
-    if (hasOneDnnMatMul() && hasFusedMatMul()) {
-      try {
-        const y = tf.tidy(() => run('_MklNativeFusedMatMul', fusedGeluAttrs(), [tf.tensor2d([1, -1], [1, 2]), tf.tensor2d([1, 1], [2, 1]), tf.tensor1d([1])]));
-        // gelu(1) = 0.5·(1 + tanh(√(2/π)·1.044715)) ≈ 0.841192
-        fusedGeluWorks = Math.abs((y.dataSync()[0] as number) - 0.841192) < 1e-4;
-        y.dispose();
-      } catch {
-        // Not in this build.
-      }
+export const hasFusedGelu = once(
+  () =>
+    hasOneDnnMatMul() &&
+    hasFusedMatMul() &&
+    // gelu(1) = 0.5·(1 + tanh(√(2/π)·1.044715)) ≈ 0.841192
+    probeKernel(() => [run('_MklNativeFusedMatMul', fusedGeluAttrs(), [tf.tensor2d([1, -1], [1, 2]), tf.tensor2d([1, 1], [2, 1]), tf.tensor1d([1])])], (v) => Math.abs((v[0] as number) - 0.841192) < 1e-4),
+);
+
+/**
+ * Whether a kernel runs in this build and computes what it should: `make`
+ * runs it on tiny inputs (in a tidy), `check` judges the outputs' values,
+ * concatenated in order. A
+ * kernel the build lacks, or an attribute the binding cannot pass, throws:
+ * false.
+ */
+function probeKernel(make: () => tf.Tensor[], check: (values: number[]) => boolean): boolean {
+  try {
+    const ys = tf.tidy(make);
+    try {
+      return check(ys.flatMap((y) => Array.from(y.dataSync())));
+    } finally {
+      tf.dispose(ys);
     }
+  } catch {
+    return false;
   }
-  return fusedGeluWorks;
+}
+
+/** `f`, evaluated on the first call and remembered (the kernel probes run once per process). */
+function once<T>(f: () => T): () => T {
+  let memo: { value: T } | undefined;
+  return () => (memo ??= { value: f() }).value;
 }
 
 // ------------------------------------------------------------ raw handles

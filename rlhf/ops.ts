@@ -81,7 +81,7 @@ const matMulNT = customGrad<[tf.Tensor, tf.Tensor]>((a, b, save) => {
 // result, ~1.4× faster. oneDNN's adj_x is fast, and there the transpose
 // would only cost (2 % of a large training step).
 function batchTN(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  if (native.batchMatMulKernel(a.shape[a.rank - 1] as number, true, false).op !== 'BatchMatMulV2') return native.batchMatMul(a, b, true, false);
+  if (native.batchMatMulKernel(a.shape[a.rank - 1] as number, true, false).oneDnn) return native.batchMatMul(a, b, true, false);
   return native.transposeLast2(native.batchMatMul(b, a, true, false));
 }
 

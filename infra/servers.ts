@@ -190,9 +190,6 @@ function spawnDetached(spec: SpawnSpec): number {
   }
 }
 
-/** A server process that ended before it answered. */
-class StartupExit extends Error {}
-
 async function waitReady(
   kind: ServerKind,
   pid: number,
@@ -205,7 +202,7 @@ async function waitReady(
   while (Date.now() < deadline) {
     if (exits.has(pid) || !processRuns(pid, binary)) {
       const how = exits.get(pid);
-      throw new StartupExit(`the ${kind} server exited during start-up${how ? ` (${how})` : ''}; last lines of ${logFile}:\n${tail(logFile)}`);
+      throw new Error(`the ${kind} server exited during start-up${how ? ` (${how})` : ''}; last lines of ${logFile}:\n${tail(logFile)}`);
     }
     if (await ready()) return;
     await sleep(200);
@@ -298,18 +295,6 @@ export async function startS3Server(opts: S3StartOptions): Promise<ServerRecord>
   const running = await serverStatus(opts.stateDir, 's3');
   if (running) throw new Error(`an S3 server already runs for ${opts.stateDir} (pid ${running.pid}, 127.0.0.1:${running.port})`);
   const binary = await ensureBinary('s3', opts.say);
-  try {
-    return await launchS3(opts, binary);
-  } catch (err) {
-    // A free port can be taken between choosing it and the server binding it;
-    // once, a server that died at start-up gets another port.
-    if (!(err instanceof StartupExit) || opts.port !== undefined) throw err;
-    opts.say?.(`${(err as Error).message.split('\n')[0]}: starting it again on another port`);
-    return launchS3(opts, binary);
-  }
-}
-
-async function launchS3(opts: S3StartOptions, binary: string): Promise<ServerRecord> {
   const dir = join(opts.stateDir, 's3');
   const dataDir = join(dir, 'data');
   const sidecar = join(dir, 'meta');

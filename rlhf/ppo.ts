@@ -455,12 +455,13 @@ export class PpoTrainer {
     const tokens = (a: number, b: number) => sub.responseLengths.slice(a, b).reduce((x, y) => x + y, 0);
     const total = tokens(0, sub.batchSize);
     const part = (shard: [number, number]) => {
+      if (shards.length === 1) return { batch: sub, targets, share: 1 };
       const [a, b] = shard;
       const slice = (x: Float32Array) => x.slice(a * R, b * R);
       return {
-        batch: shards.length === 1 ? sub : selectRows(sub, shardRows(shard)),
-        targets: shards.length === 1 ? targets : { oldLogprobs: slice(targets.oldLogprobs), advantages: slice(targets.advantages), oldValues: slice(targets.oldValues), returns: slice(targets.returns) },
-        share: shards.length === 1 ? 1 : total > 0 ? tokens(a, b) / total : 0,
+        batch: selectRows(sub, shardRows(shard)),
+        targets: { oldLogprobs: slice(targets.oldLogprobs), advantages: slice(targets.advantages), oldValues: slice(targets.oldValues), returns: slice(targets.returns) },
+        share: total > 0 ? tokens(a, b) / total : 0,
       };
     };
     const replicas = pool && shards.length > 1 ? { policy: pool.sync(this.policy), value: pool.sync(this.value) } : undefined;

@@ -54,18 +54,36 @@ interface AdamWImpl {
   dispose(): void;
 }
 
+/**
+ * The moments of parameters whose update runs elsewhere (a data-parallel
+ * worker that owns part of the optimizer, parallel/sharded.ts).
+ */
+export interface RemoteMoments {
+  /** The parameters held there. */
+  readonly names: readonly string[];
+  read(): Promise<{ m: Record<string, Float32Array>; v: Record<string, Float32Array> }>;
+  /** Frees them there; the optimizer no longer refers to them. */
+  release(): void;
+}
+
 export class AdamW {
   readonly beta1: number;
   readonly beta2: number;
   readonly eps: number;
   readonly weightDecay: number;
-  /** Which update ran: 'fused' or 'chunked'. */
+  /** Which update runs: 'fused' or 'chunked'. */
   readonly impl: 'fused' | 'chunked';
   /** Completed update steps; bias correction uses step + 1 for the next one. */
   step = 0;
   private readonly names: string[];
   private readonly sizes: number[];
-  private readonly kernel: AdamWImpl;
+  private readonly vars: tf.Variable[];
+  private readonly decayed: boolean[];
+  private readonly chunkSize: number;
+  /** The parameters (indices into names) whose moments the kernel holds: all of them unless sharded. */
+  private local: number[];
+  private kernel: AdamWImpl;
+  private remote: RemoteMoments | undefined;
 
   constructor(params: Map<string, tf.Variable>, cfg: AdamWConfig = {}) {
     this.beta1 = cfg.beta1 ?? 0.9;
@@ -74,15 +92,35 @@ export class AdamW {
     this.weightDecay = cfg.weightDecay ?? 0.01;
     const decays = cfg.decays ?? ((_: string, v: tf.Variable) => v.rank >= 2);
     this.names = [...params.keys()];
-    this.sizes = [...params.values()].map((p) => p.size);
-    const vars = [...params.values()];
-    const decayed = [...params].map(([name, p]) => decays(name, p));
+    this.vars = [...params.values()];
+    this.sizes = this.vars.map((p) => p.size);
+    this.decayed = [...params].map(([name, p]) => decays(name, p));
     const want = cfg.impl ?? 'auto';
     const fusedOk = native.nodeBackend() !== undefined;
     if (want === 'fused' && !fusedOk) throw new Error(`AdamW impl 'fused' needs the tensorflow backend, not ${tf.getBackend()}`);
     this.impl = want === 'chunked' || !fusedOk ? 'chunked' : 'fused';
+    this.chunkSize = cfg.chunkSize ?? 1 << 20;
+    this.local = this.names.map((_, i) => i);
+    this.kernel = this.makeKernel(this.local);
+  }
+
+  /** The hyperparameters and per-parameter decay flags, to build the same optimizer over part of the parameters elsewhere. */
+  get settings(): { config: Omit<AdamWConfig, 'decays'>; decayed: Record<string, boolean> } {
+    const decayed: Record<string, boolean> = {};
+    this.names.forEach((name, i) => (decayed[name] = this.decayed[i] as boolean));
+    return { config: { beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay, impl: this.impl, chunkSize: this.chunkSize }, decayed };
+  }
+
+  /** Whether some parameters' moments live elsewhere (shard). */
+  get sharded(): boolean {
+    return this.remote !== undefined;
+  }
+
+  private makeKernel(indices: number[]): AdamWImpl {
     const hyper = { beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay };
-    this.kernel = this.impl === 'fused' ? new FusedAdamW(vars, decayed, hyper) : new ChunkedAdamW(vars, decayed, hyper, cfg.chunkSize ?? 1 << 20);
+    const vars = indices.map((i) => this.vars[i] as tf.Variable);
+    const decayed = indices.map((i) => this.decayed[i] as boolean);
+    return this.impl === 'fused' ? new FusedAdamW(vars, decayed, hyper) : new ChunkedAdamW(vars, decayed, hyper, this.chunkSize);
   }
 
   /**
@@ -93,51 +131,134 @@ export class AdamW {
    * loss). Runs on device only.
    */
   apply(grads: Map<string, tf.Tensor>, lr: number, opts: { maxGradNorm?: number } = {}): tf.Scalar {
+    if (this.remote) throw new Error('AdamW.apply: part of the optimizer state is on data-parallel workers (unshard() first)');
+    const list = this.gradList(grads);
     const t = this.step + 1;
-    const list = this.names.map((name) => {
-      const g = grads.get(name);
-      if (!g) throw new Error(`AdamW: no gradient for parameter ${name}`);
-      return g;
-    });
     const norm = tf.tidy(() => {
       const norm = globalNorm(list);
       const clip = opts.maxGradNorm !== undefined && Number.isFinite(opts.maxGradNorm) && opts.maxGradNorm > 0;
-      this.kernel.update(list, { lr, bc1: 1 - this.beta1 ** t, bc2: 1 - this.beta2 ** t, coef: clip ? clipCoef(norm, opts.maxGradNorm as number) : undefined });
+      this.kernel.update(list, this.scalars(lr, t, clip ? clipCoef(norm, opts.maxGradNorm as number) : undefined));
       return norm;
     });
     this.step = t;
     return norm;
   }
 
+  /**
+   * One update of the parameters whose moments are held here (all, or the
+   * part a shard kept) with a clip coefficient the caller computed from the
+   * global norm over every part (parallel/sharded.ts). `grads` needs those
+   * parameters only.
+   */
+  applyPart(grads: Map<string, tf.Tensor>, lr: number, coef: number | undefined): void {
+    const list = this.local.map((i) => {
+      const name = this.names[i] as string;
+      const g = grads.get(name);
+      if (!g) throw new Error(`AdamW: no gradient for parameter ${name}`);
+      return g;
+    });
+    const t = this.step + 1;
+    tf.tidy(() => this.kernel.update(list, this.scalars(lr, t, coef === undefined ? undefined : tf.scalar(coef))));
+    this.step = t;
+  }
+
+  private gradList(grads: Map<string, tf.Tensor>): tf.Tensor[] {
+    return this.names.map((name) => {
+      const g = grads.get(name);
+      if (!g) throw new Error(`AdamW: no gradient for parameter ${name}`);
+      return g;
+    });
+  }
+
+  private scalars(lr: number, t: number, coef: tf.Scalar | undefined): StepScalars {
+    return { lr, bc1: 1 - this.beta1 ** t, bc2: 1 - this.beta2 ** t, coef };
+  }
+
+  /**
+   * Keeps the moments of `keep` (parameter names) here and returns the
+   * others', which from now on `remote` holds: their update runs where
+   * remote's moments are (a data-parallel worker). The step count stays here.
+   */
+  async shard(keep: ReadonlySet<string>, remote: RemoteMoments): Promise<AdamWState> {
+    if (this.remote) throw new Error('AdamW.shard: already sharded');
+    const all = await this.exportState();
+    const mine: AdamWState = { step: all.step, m: {}, v: {} };
+    const theirs: AdamWState = { step: all.step, m: {}, v: {} };
+    for (const name of this.names) {
+      const to = keep.has(name) ? mine : theirs;
+      to.m[name] = all.m[name] as Float32Array;
+      to.v[name] = all.v[name] as Float32Array;
+    }
+    const remoteNames = new Set(remote.names);
+    for (const name of this.names) {
+      if (keep.has(name) === remoteNames.has(name)) throw new Error(`AdamW.shard: parameter ${name} must be either kept or remote`);
+    }
+    this.kernel.dispose();
+    this.local = this.names.flatMap((name, i) => (keep.has(name) ? [i] : []));
+    this.kernel = this.makeKernel(this.local);
+    this.writeLocal(mine);
+    this.remote = remote;
+    return theirs;
+  }
+
+  /** Brings every moment back here (the inverse of shard). */
+  async unshard(): Promise<void> {
+    if (!this.remote) return;
+    const state = await this.exportState();
+    this.loadState(state);
+  }
+
   async exportState(): Promise<AdamWState> {
     const { m: ms, v: vs } = await this.kernel.read();
     const m: Record<string, Float32Array> = {};
     const v: Record<string, Float32Array> = {};
-    this.names.forEach((name, i) => {
-      m[name] = ms[i] as Float32Array;
-      v[name] = vs[i] as Float32Array;
+    this.local.forEach((idx, j) => {
+      const name = this.names[idx] as string;
+      m[name] = ms[j] as Float32Array;
+      v[name] = vs[j] as Float32Array;
     });
-    return { step: this.step, m, v };
+    if (this.remote) {
+      const r = await this.remote.read();
+      Object.assign(m, r.m);
+      Object.assign(v, r.v);
+    }
+    // Parameter order, as a fresh optimizer's state.
+    const order = (rec: Record<string, Float32Array>) => Object.fromEntries(this.names.map((name) => [name, rec[name] as Float32Array]));
+    return { step: this.step, m: order(m), v: order(v) };
   }
 
+  /** Sets every moment and the step; a sharded optimizer first takes all of them back. */
   loadState(state: AdamWState): void {
-    const ms: Float32Array[] = [];
-    const vs: Float32Array[] = [];
-    this.names.forEach((name, i) => {
+    for (const [i, name] of this.names.entries()) {
       const n = this.sizes[i] as number;
       const m = state.m[name];
       const v = state.v[name];
       if (!m || !v) throw new Error(`AdamW state has no moments for ${name}`);
       if (m.length !== n || v.length !== n) throw new Error(`AdamW state for ${name} has ${m.length} values, parameter has ${n}`);
-      ms.push(m);
-      vs.push(v);
-    });
-    this.kernel.write(ms, vs);
+    }
+    if (this.remote) {
+      this.remote.release();
+      this.remote = undefined;
+      this.kernel.dispose();
+      this.local = this.names.map((_, i) => i);
+      this.kernel = this.makeKernel(this.local);
+    }
+    this.writeLocal(state);
     this.step = state.step;
+  }
+
+  private writeLocal(state: AdamWState): void {
+    const names = this.local.map((i) => this.names[i] as string);
+    this.kernel.write(
+      names.map((name) => state.m[name] as Float32Array),
+      names.map((name) => state.v[name] as Float32Array),
+    );
   }
 
   dispose(): void {
     this.kernel.dispose();
+    this.remote?.release();
+    this.remote = undefined;
   }
 }
 
@@ -356,10 +477,22 @@ class ChunkedAdamW implements AdamWImpl {
   }
 }
 
-/** sqrt(Σ over every gradient of Σg²), one reduction per tensor (no concatenated copy; tf.norm goes through Pow, slow on tfjs-node). */
+/** sqrt(Σ over every gradient of Σg²). */
 function globalNorm(grads: tf.Tensor[]): tf.Scalar {
-  if (native.nodeBackend()) return tf.sqrt(tf.mul(native.addN(grads.map((g) => native.l2Loss(g))), 2)) as tf.Scalar;
-  return tf.sqrt(tf.addN(grads.map((g) => tf.tidy(() => tf.sum(tf.square(g)))))) as tf.Scalar;
+  return tf.sqrt(sumOfSquares(grads)) as tf.Scalar;
+}
+
+/** Σ over every gradient of Σg², one reduction per tensor (no concatenated copy; tf.norm goes through Pow, slow on tfjs-node). */
+export function sumOfSquares(grads: tf.Tensor[]): tf.Scalar {
+  if (!grads.length) return tf.scalar(0);
+  if (native.nodeBackend()) return tf.mul(native.addN(grads.map((g) => native.l2Loss(g))), 2) as tf.Scalar;
+  return tf.addN(grads.map((g) => tf.tidy(() => tf.sum(tf.square(g))))) as tf.Scalar;
+}
+
+/** torch.nn.utils.clip_grad_norm_'s factor on the host: min(1, maxNorm / (norm + 1e-6)), or undefined when not clipping. */
+export function clipCoefficient(norm: number, maxNorm: number | undefined): number | undefined {
+  if (maxNorm === undefined || !Number.isFinite(maxNorm) || maxNorm <= 0) return undefined;
+  return Math.min(maxNorm / (norm + 1e-6), 1);
 }
 
 function flatten(ts: tf.Tensor[]): tf.Tensor1D {

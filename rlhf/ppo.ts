@@ -29,7 +29,8 @@ import { klControllerFromConfig, type KLController, type KLControllerConfig } fr
 import { policyLoss, valueLoss } from './losses.js';
 import { responseHidden, type PolicyModel, type ValueModel, type RewardModel } from './model.js';
 import { AdamW, namedGrads, type AdamWConfig } from './optim.js';
-import { runShards, shardRanges, shardRows, sumGrads, workerPool } from './parallel/pool.js';
+import { runShards, shardRanges, shardRows, workerPool } from './parallel/pool.js';
+import { shardOptimizer, shardedStep } from './parallel/sharded.js';
 import type { JobResult } from './parallel/protocol.js';
 import { scoreIds } from './reward-model.js';
 import { Rng } from './rng.js';
@@ -444,12 +445,13 @@ export class PpoTrainer {
    * One minibatch update of policy and critic. With data-parallel ranks
    * (parallel/pool.ts) each rank takes a contiguous share of the rows
    * (ppoShardGrads) and the gradients are summed before the optimizers step,
-   * so the update equals one thread's to float32 rounding. Returns
+   * each rank on its part of the parameters (parallel/sharded.ts), so the
+   * update equals one thread's to float32 rounding. Returns
    * [policyLoss, clipFrac, approxKl, valueLoss, valueClipFrac, policy grad
    * norm, value grad norm, (withLogprobs: the rows' log-probs)].
    */
   private async minibatchStep(sub: SequenceBatch, targets: PpoTargets, clip: PpoClip, withLogprobs: boolean, opt: { policy: number; value: number; maxNorm: number }): Promise<tf.Tensor1D> {
-    const pool = sub.batchSize >= 2 ? await workerPool() : undefined;
+    const pool = await workerPool();
     const shards = shardRanges(sub.batchSize, pool?.ranks ?? 1);
     const R = sub.responseLen;
     const tokens = (a: number, b: number) => sub.responseLengths.slice(a, b).reduce((x, y) => x + y, 0);
@@ -464,9 +466,16 @@ export class PpoTrainer {
         share: total > 0 ? tokens(a, b) / total : 0,
       };
     };
-    const replicas = pool && shards.length > 1 ? { policy: pool.sync(this.policy), value: pool.sync(this.value) } : undefined;
+    const replicas = pool ? { policy: pool.sync(this.policy), value: pool.sync(this.value) } : undefined;
+    if (pool && replicas) {
+      await shardOptimizer(pool, replicas.policy, this.policy, this.policyOptimizer);
+      await shardOptimizer(pool, replicas.value, this.value, this.valueOptimizer);
+    } else {
+      await this.policyOptimizer.unshard();
+      await this.valueOptimizer.unshard();
+    }
     // Workers get the replicas' id and version only (a Replica also holds the
-    // shared buffers); worker jobs exist only with several shards, hence with replicas.
+    // shared buffers); worker jobs exist only with a pool, hence with replicas.
     const refs = replicas && { policy: { id: replicas.policy.id, version: replicas.policy.version }, value: { id: replicas.value.id, version: replicas.value.version } };
     const { local, remote: results } = await runShards<PpoShardResult, Extract<JobResult, { kind: 'ppoGrads' }>>(
       pool,
@@ -479,11 +488,16 @@ export class PpoTrainer {
       disposeShard,
     );
     try {
+      const norms =
+        pool && replicas
+          ? [
+              await shardedStep(pool, replicas.policy, this.policy, this.policyOptimizer, local.policyGrads, shards.length, opt.policy, opt.maxNorm),
+              await shardedStep(pool, replicas.value, this.value, this.valueOptimizer, local.valueGrads, shards.length, opt.value, opt.maxNorm),
+            ]
+          : undefined;
       return tf.tidy(() => {
-        const pGrads = replicas ? sumGrads(this.policy, replicas.policy, local.policyGrads, results.length) : local.policyGrads;
-        const pNorm = this.policyOptimizer.apply(pGrads, opt.policy, { maxGradNorm: opt.maxNorm });
-        const vGrads = replicas ? sumGrads(this.value, replicas.value, local.valueGrads, results.length) : local.valueGrads;
-        const vNorm = this.valueOptimizer.apply(vGrads, opt.value, { maxGradNorm: opt.maxNorm });
+        const pNorm = norms ? tf.scalar(norms[0] as number) : this.policyOptimizer.apply(local.policyGrads, opt.policy, { maxGradNorm: opt.maxNorm });
+        const vNorm = norms ? tf.scalar(norms[1] as number) : this.valueOptimizer.apply(local.valueGrads, opt.value, { maxGradNorm: opt.maxNorm });
         let stats: tf.Tensor = local.stats;
         for (const r of results) stats = tf.add(stats, tf.tensor1d(r.stats));
         const logprobs = withLogprobs ? [local.logprobs as tf.Tensor, ...results.map((r) => tf.tensor1d(r.logprobs as Float32Array))] : [];

@@ -7,7 +7,8 @@ import { bradleyTerryLoss } from './losses.js';
 import type { RewardModel } from './model.js';
 import { AdamW, namedGrads, type AdamWConfig } from './optim.js';
 import { lrAt, type LrSchedule } from './schedule.js';
-import { runShards, shardRanges, shardRows, sumGrads, workerPool } from './parallel/pool.js';
+import { runShards, shardRanges, shardRows, workerPool } from './parallel/pool.js';
+import { shardOptimizer, shardedStep } from './parallel/sharded.js';
 import type { JobResult } from './parallel/protocol.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -112,15 +113,18 @@ export class RewardTrainer {
   /**
    * One optimizer step on `pairs`. With data-parallel ranks (parallel/pool.ts)
    * each rank scores a contiguous share of the pairs (rewardShardGrads) and
-   * the gradients are summed before the step: the same update as one thread
-   * to float32 rounding.
+   * the gradients are summed before the step, which every rank runs on its
+   * part of the parameters (parallel/sharded.ts): the same update as one
+   * thread to float32 rounding.
    */
   async step(pairs: readonly PreferencePair[]): Promise<RewardStepResult> {
     const ctx = this.config.contextLength ?? this.model.config.contextLength;
     const lr = lrAt(this.config.schedule, this.optimizer.step);
-    const pool = pairs.length >= 2 ? await workerPool() : undefined;
+    const pool = await workerPool();
     const shards = shardRanges(pairs.length, pool?.ranks ?? 1);
-    const replica = pool && shards.length > 1 ? pool.sync(this.model) : undefined;
+    const replica = pool?.sync(this.model);
+    if (pool && replica) await shardOptimizer(pool, replica, this.model, this.optimizer);
+    else await this.optimizer.unshard();
     const share = ([a, b]: [number, number]) => (shards.length === 1 ? 1 : (b - a) / pairs.length);
     // A shard keeps the whole step's padded layout (its chosen rows, then its rejected rows).
     const batch = pairBatch(this.tokenizer, pairs, ctx);
@@ -137,9 +141,10 @@ export class RewardTrainer {
     );
     let metrics: tf.Tensor;
     try {
+      const maxGradNorm = this.config.maxGradNorm ?? 1.0;
+      const sharded = pool && replica ? await shardedStep(pool, replica, this.model, this.optimizer, local.grads, shards.length, lr, maxGradNorm) : undefined;
       metrics = tf.tidy(() => {
-        const grads = replica ? sumGrads(this.model, replica, local.grads, results.length) : local.grads;
-        const norm = this.optimizer.apply(grads, lr, { maxGradNorm: this.config.maxGradNorm ?? 1.0 });
+        const norm = sharded === undefined ? this.optimizer.apply(local.grads, lr, { maxGradNorm }) : tf.scalar(sharded);
         let stats: tf.Tensor = local.stats;
         for (const r of results) stats = tf.add(stats, tf.tensor1d(r.stats));
         return tf.concat([stats, tf.reshape(norm, [1])]);

@@ -7,7 +7,8 @@ import { responseHidden, type PolicyModel } from './model.js';
 import { targetLogprobs } from './ops.js';
 import { AdamW, namedGrads, type AdamWConfig } from './optim.js';
 import { lrAt, type LrSchedule } from './schedule.js';
-import { runShards, shardRanges, shardRows, sumGrads, workerPool, type WorkerPool } from './parallel/pool.js';
+import { runShards, shardRanges, shardRows, workerPool, type WorkerPool } from './parallel/pool.js';
+import { shardOptimizer, shardedStep } from './parallel/sharded.js';
 import type { JobResult } from './parallel/protocol.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -85,26 +86,34 @@ export class SftTrainer {
 
   async step(batch: SequenceBatch): Promise<SftStepResult> {
     const lr = lrAt(this.config.schedule, this.optimizer.step);
-    const pool = batch.batchSize >= 2 ? await workerPool() : undefined;
-    const metrics = pool ? await this.parallelStep(pool, batch, lr) : tf.tidy(() => {
-      const { value, grads } = namedGrads(() => sftLoss(this.model, batch), this.model.params);
-      const norm = this.optimizer.apply(grads, lr, { maxGradNorm: this.config.maxGradNorm ?? 1.0 });
-      return tf.stack([value, norm]);
-    });
+    const pool = await workerPool();
+    let metrics: tf.Tensor;
+    if (pool) metrics = await this.parallelStep(pool, batch, lr);
+    else {
+      await this.optimizer.unshard();
+      metrics = tf.tidy(() => {
+        const { value, grads } = namedGrads(() => sftLoss(this.model, batch), this.model.params);
+        const norm = this.optimizer.apply(grads, lr, { maxGradNorm: this.config.maxGradNorm ?? 1.0 });
+        return tf.stack([value, norm]);
+      });
+    }
     const [loss, gradNorm] = (await readAndDispose(metrics)) as [number, number];
     return { loss, gradNorm, lr, tokens: countTokens(batch) };
   }
 
   /**
    * The same step with the batch's rows split over the data-parallel workers
-   * (parallel/pool.ts): each rank's loss is its tokens' NLL over the whole
-   * batch's token count, so the gradients add up to the whole batch's.
+   * (parallel/pool.ts) and the optimizer over every rank (parallel/sharded.ts):
+   * each rank's loss is its tokens' NLL over the whole batch's token count,
+   * so the gradients add up to the whole batch's. A one-row batch is one
+   * shard, computed here; its update is still split.
    */
   private async parallelStep(pool: WorkerPool, batch: SequenceBatch, lr: number): Promise<tf.Tensor> {
     const shards = shardRanges(batch.batchSize, pool.ranks);
     const rows = (shard: [number, number]) => selectRows(batch, shardRows(shard));
     const denominator = countTokens(batch);
     const replica = pool.sync(this.model);
+    await shardOptimizer(pool, replica, this.model, this.optimizer);
     const { local, remote } = await runShards<ReturnType<typeof namedGrads>, Extract<JobResult, { kind: 'sftGrads' }>>(
       pool,
       shards,
@@ -112,14 +121,13 @@ export class SftTrainer {
       (shard) => namedGrads(() => sftLoss(this.model, rows(shard), denominator), this.model.params),
       (l) => tf.dispose([l.value, ...l.grads.values()]),
     );
-    const remoteLoss = remote.reduce((sum, r) => sum + r.loss, 0);
-    return tf.tidy(() => {
-      const grads = sumGrads(this.model, replica, local.grads, shards.length - 1);
-      const norm = this.optimizer.apply(grads, lr, { maxGradNorm: this.config.maxGradNorm ?? 1.0 });
-      const out = tf.stack([tf.add(local.value, remoteLoss), norm]);
+    try {
+      const norm = await shardedStep(pool, replica, this.model, this.optimizer, local.grads, shards.length, lr, this.config.maxGradNorm ?? 1.0);
+      const remoteLoss = remote.reduce((sum, r) => sum + r.loss, 0);
+      return tf.tidy(() => tf.stack([tf.add(local.value, remoteLoss), tf.scalar(norm)]));
+    } finally {
       tf.dispose([local.value, ...local.grads.values()]);
-      return out;
-    });
+    }
   }
 
   dispose(): void {

@@ -66,6 +66,10 @@ export interface Replica {
   stamp: object[];
   /** Per worker: a gradient buffer shaped like `weights`. */
   grads: Float32Array[];
+  /** The main thread's gradient buffer, for the workers that own part of an optimizer (sharded.ts). */
+  mainGrads?: Float32Array;
+  /** Optimizers whose moments are partly on this replica's workers: it is never evicted while any are. */
+  optimizerShards: number;
 }
 
 interface Pending {
@@ -135,7 +139,11 @@ export class WorkerPool {
   sync(model: AnyModel): Replica {
     let r = this.replicas.get(model);
     if (!r) {
-      if (this.replicas.size >= MAX_REPLICAS) this.drop([...this.replicas.keys()][0] as AnyModel);
+      if (this.replicas.size >= MAX_REPLICAS) {
+        const idle = [...this.replicas].find(([, x]) => x.optimizerShards === 0);
+        if (!idle) throw new Error(`data-parallel workers hold ${MAX_REPLICAS} models, each with optimizer state: no room for another`);
+        this.drop(idle[0]);
+      }
       const n = model.numParams;
       r = {
         id: this.nextReplica++,
@@ -143,6 +151,7 @@ export class WorkerPool {
         version: 0,
         stamp: [],
         grads: this.workers.map(() => new Float32Array(new SharedArrayBuffer(4 * n))),
+        optimizerShards: 0,
       };
       this.replicas.set(model, r);
       const shapes = [...model.params.values()].map((v) => v.shape);
@@ -160,6 +169,12 @@ export class WorkerPool {
       r.version++;
     }
     return r;
+  }
+
+  /** The main thread's gradient buffer of a replica (allocated on first use). */
+  mainGrads(r: Replica): Float32Array {
+    r.mainGrads ??= new Float32Array(new SharedArrayBuffer(r.weights.byteLength));
+    return r.mainGrads;
   }
 
   /** Runs a job on worker `i` (rank i + 1). */
@@ -228,24 +243,6 @@ export async function stopWorkers(): Promise<void> {
   const s = shared;
   shared = undefined;
   if (s) await (await s.pool).terminate();
-}
-
-/**
- * Per parameter of `model` (params order): `local`'s gradient (zero where
- * missing) plus the first `n` workers' gradient buffers of `replica`, added
- * in rank order so the result is deterministic. Tensors go to the caller's
- * tidy.
- */
-export function sumGrads(model: AnyModel, replica: Replica, local: Map<string, tf.Tensor>, n: number): Map<string, tf.Tensor> {
-  const out = new Map<string, tf.Tensor>();
-  let o = 0;
-  for (const [name, v] of model.params) {
-    let g = local.get(name) ?? tf.zerosLike(v);
-    for (let w = 0; w < n; w++) g = tf.add(g, tf.tensor((replica.grads[w] as Float32Array).subarray(o, o + v.size), v.shape, 'float32'));
-    out.set(name, g);
-    o += v.size;
-  }
-  return out;
 }
 
 /**

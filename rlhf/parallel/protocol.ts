@@ -7,6 +7,7 @@ import type { AnyModel, ResolvedConfig } from '../model.js';
 import type { RngState } from '../rng.js';
 import type { GenerateOptions, GenerateResult } from '../sampling.js';
 import type { PpoClip, PpoTargets } from '../ppo.js';
+import type { AdamWConfig, AdamWState } from '../optim.js';
 
 export interface WorkerInit {
   backend: BackendName;
@@ -24,7 +25,23 @@ export type Job =
   /** rewardShardGrads over this pair batch: gradients into the replica's gradient buffer. */
   | { kind: 'rewardGrads'; id: number; version: number; batch: SequenceBatch; share: number }
   /** ppoShardGrads over these rows: policy and value gradients into the two replicas' gradient buffers. */
-  | { kind: 'ppoGrads'; policy: ReplicaRef; value: ReplicaRef; batch: SequenceBatch; targets: PpoTargets; share: number; clip: PpoClip; withLogprobs: boolean };
+  | { kind: 'ppoGrads'; policy: ReplicaRef; value: ReplicaRef; batch: SequenceBatch; targets: PpoTargets; share: number; clip: PpoClip; withLogprobs: boolean }
+  /**
+   * This worker now owns the update of the replica's parameters [from, to)
+   * (params order) with these moments (sharded.ts); `buffers` are every
+   * rank's gradient buffers, rank order (main thread first).
+   */
+  | { kind: 'optimInit'; id: number; rank: number; from: number; to: number; config: Omit<AdamWConfig, 'decays'>; decayed: Record<string, boolean>; state: AdamWState; buffers: Float32Array[] }
+  /** Sums the owned parameters' gradients of ranks [0, contributors) and returns their Σg². */
+  | { kind: 'optimSum'; id: number; contributors: number }
+  /** AdamW step `step` on the owned parameters with the summed gradients; their new values into the shared weights. */
+  | { kind: 'optimStep'; id: number; step: number; lr: number; coef: number | undefined }
+  /** Loads the parameters other ranks own from the shared weights; the replica is then at `version`. */
+  | { kind: 'optimLoad'; id: number; version: number }
+  /** The owned parameters' moments. */
+  | { kind: 'optimRead'; id: number }
+  /** Frees the owned part of the optimizer. */
+  | { kind: 'optimDrop'; id: number };
 
 export interface ReplicaRef {
   id: number;
@@ -39,4 +56,6 @@ export type JobResult =
   | { kind: 'ppoGrads'; stats: number[]; logprobs?: Float32Array }
   /** rewardShardGrads' [loss, accuracy, margin] shares. */
   | { kind: 'rewardGrads'; stats: number[] }
+  | { kind: 'optimSum'; sumSquares: number }
+  | { kind: 'optimRead'; m: Record<string, Float32Array>; v: Record<string, Float32Array> }
   | { kind: 'error'; message: string };

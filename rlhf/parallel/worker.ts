@@ -5,7 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../backend.js';
 import { PolicyModel, RewardModel, ValueModel, type AnyModel } from '../model.js';
-import { namedGrads } from '../optim.js';
+import { AdamW, namedGrads, sumOfSquares } from '../optim.js';
 import { Rng } from '../rng.js';
 import { ppoShardGrads } from '../ppo.js';
 import { rewardShardGrads } from '../reward-model.js';
@@ -23,6 +23,24 @@ interface Replica {
   weights: Float32Array;
   grads: Float32Array;
   version: number;
+  /** Each parameter's offset in the shared buffers, params order. */
+  offsets: number[];
+  /** The part of the optimizer this rank owns (sharded.ts), once given one. */
+  shard?: Shard;
+}
+
+interface Shard {
+  rank: number;
+  /** The owned parameters: params indices [from, to). */
+  from: number;
+  to: number;
+  optimizer: AdamW;
+  /** Every rank's gradient buffer, rank order. */
+  buffers: Float32Array[];
+  /** This rank's gradients of the owned parameters from its last gradient job (never written out). */
+  kept?: Map<string, tf.Tensor>;
+  /** The owned parameters' gradients summed over the ranks, waiting for optimStep. */
+  summed?: Map<string, tf.Tensor>;
 }
 
 const replicas = new Map<number, Replica>();
@@ -43,15 +61,67 @@ function replica(id: number, version: number): Replica {
   return r;
 }
 
-/** Gradients into the replica's shared buffer, params order, zeros where a parameter has none. */
+/**
+ * Gradients into the replica's shared buffer, params order, zeros where a
+ * parameter has none. With a shard of the optimizer, the owned parameters'
+ * gradients stay here as tensors (the caller still disposes `grads`).
+ */
 function writeGrads(r: Replica, grads: Map<string, tf.Tensor>): void {
-  let o = 0;
-  for (const [name, v] of r.model.params) {
-    const g = grads.get(name);
-    if (g) r.grads.set(g.dataSync() as Float32Array, o);
-    else r.grads.fill(0, o, o + v.size);
-    o += v.size;
+  const s = r.shard;
+  if (s) {
+    tf.dispose([...(s.kept?.values() ?? [])]);
+    s.kept = new Map();
   }
+  [...r.model.params].forEach(([name, v], i) => {
+    const o = r.offsets[i] as number;
+    const g = grads.get(name);
+    if (s && i >= s.from && i < s.to) s.kept?.set(name, g ? tf.clone(g) : tf.zerosLike(v));
+    else if (g) r.grads.set(g.dataSync() as Float32Array, o);
+    else r.grads.fill(0, o, o + v.size);
+  });
+}
+
+function shardOf(id: number): { r: Replica; s: Shard } {
+  const r = replicas.get(id);
+  if (!r?.shard) throw new Error(`replica ${id} has no optimizer shard`);
+  return { r, s: r.shard };
+}
+
+function disposeShard(s: Shard | undefined): void {
+  if (!s) return;
+  s.optimizer.dispose();
+  tf.dispose([...(s.kept?.values() ?? []), ...(s.summed?.values() ?? [])]);
+}
+
+/** The owned parameters' gradients summed in rank order (this rank's kept ones at its place), and their Σg². */
+function sumShard(r: Replica, s: Shard, contributors: number): number {
+  const kept = s.kept;
+  s.kept = undefined;
+  if (s.rank < contributors && !kept) throw new Error('optimSum: this rank computed no gradients for the step');
+  const params = [...r.model.params];
+  tf.dispose([...(s.summed?.values() ?? [])]);
+  s.summed = new Map();
+  try {
+    for (let i = s.from; i < s.to; i++) {
+      const [name, v] = params[i] as [string, tf.Variable];
+      const o = r.offsets[i] as number;
+      const g = tf.tidy(() => {
+        let sum: tf.Tensor | undefined;
+        for (let k = 0; k < contributors; k++) {
+          const part = k === s.rank ? (kept?.get(name) as tf.Tensor) : tf.tensor((s.buffers[k] as Float32Array).subarray(o, o + v.size), v.shape, 'float32');
+          sum = sum ? tf.add(sum, part) : tf.clone(part);
+        }
+        return sum ?? tf.zerosLike(v);
+      });
+      s.summed.set(name, g);
+    }
+  } finally {
+    tf.dispose([...(kept?.values() ?? [])]);
+  }
+  const total = sumOfSquares([...s.summed.values()]);
+  const out = total.dataSync()[0] as number;
+  total.dispose();
+  return out;
 }
 
 async function handle(job: Job): Promise<JobResult> {
@@ -61,13 +131,74 @@ async function handle(job: Job): Promise<JobResult> {
     case 'replica': {
       const rng = new Rng(0); // weights come from the shared buffer on the first job
       const model = job.modelKind === 'policy' ? new PolicyModel(job.config, rng) : job.modelKind === 'value' ? new ValueModel(job.config, rng) : new RewardModel(job.config, rng);
-      replicas.set(job.id, { model, weights: job.weights, grads: job.grads, version: -1 });
+      const offsets: number[] = [];
+      let o = 0;
+      for (const v of model.params.values()) {
+        offsets.push(o);
+        o += v.size;
+      }
+      replicas.set(job.id, { model, weights: job.weights, grads: job.grads, version: -1, offsets });
       return { kind: 'ok' };
     }
-    case 'drop':
-      replicas.get(job.id)?.model.dispose();
+    case 'drop': {
+      const r = replicas.get(job.id);
+      disposeShard(r?.shard);
+      r?.model.dispose();
       replicas.delete(job.id);
       return { kind: 'ok' };
+    }
+    case 'optimInit': {
+      const r = replicas.get(job.id);
+      if (!r) throw new Error(`no replica ${job.id}`);
+      disposeShard(r.shard);
+      const owned = new Map([...r.model.params].slice(job.from, job.to));
+      const optimizer = new AdamW(owned, { ...job.config, decays: (name) => job.decayed[name] === true });
+      optimizer.loadState(job.state);
+      r.shard = { rank: job.rank, from: job.from, to: job.to, optimizer, buffers: job.buffers };
+      return { kind: 'ok' };
+    }
+    case 'optimSum': {
+      const { r, s } = shardOf(job.id);
+      return { kind: 'optimSum', sumSquares: sumShard(r, s, job.contributors) };
+    }
+    case 'optimStep': {
+      const { r, s } = shardOf(job.id);
+      const summed = s.summed;
+      s.summed = undefined;
+      if (!summed) throw new Error('optimStep before optimSum');
+      try {
+        if (s.optimizer.step + 1 !== job.step) throw new Error(`optimizer shard is at step ${s.optimizer.step}, asked for step ${job.step}`);
+        s.optimizer.applyPart(summed, job.lr, job.coef);
+      } finally {
+        tf.dispose([...summed.values()]);
+      }
+      const params = [...r.model.params.values()];
+      for (let i = s.from; i < s.to; i++) r.weights.set((params[i] as tf.Variable).dataSync() as Float32Array, r.offsets[i]);
+      return { kind: 'ok' };
+    }
+    case 'optimLoad': {
+      const { r, s } = shardOf(job.id);
+      tf.tidy(() => {
+        [...r.model.params.values()].forEach((v, i) => {
+          if (i >= s.from && i < s.to) return;
+          const o = r.offsets[i] as number;
+          v.assign(tf.tensor(r.weights.subarray(o, o + v.size), v.shape, 'float32'));
+        });
+      });
+      r.version = job.version;
+      return { kind: 'ok' };
+    }
+    case 'optimRead': {
+      const { s } = shardOf(job.id);
+      const state = await s.optimizer.exportState();
+      return { kind: 'optimRead', m: state.m, v: state.v };
+    }
+    case 'optimDrop': {
+      const r = replicas.get(job.id);
+      disposeShard(r?.shard);
+      if (r) delete r.shard;
+      return { kind: 'ok' };
+    }
     case 'sftGrads': {
       const r = replica(job.id, job.version);
       const { value, grads } = namedGrads(() => sftLoss(r.model as PolicyModel, job.batch, job.denominator), r.model.params);

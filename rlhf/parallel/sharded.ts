@@ -1,0 +1,192 @@
+// The optimizer step of a data-parallel update, split over the ranks as in
+// ZeRO stage 1 (Rajbhandari et al., arXiv 1910.02054): each rank owns the
+// AdamW moments and the update of a contiguous part of a model's parameters.
+// Before, the main thread summed every gradient and ran AdamW over all
+// parameters while the workers waited: at 25.5 M parameters ~190 ms of each
+// step on one thread (README, Benchmarks). Now every rank sums the ranks'
+// gradients of its own part, the parts' Σg² give the global norm for
+// clipping, every rank updates its part and writes it to the shared weight
+// buffer, and every rank loads the other parts from there.
+//
+// Gradients are summed in rank order as before, so a step equals one
+// thread's to float32 rounding. The step count stays with the main thread's
+// AdamW; exportState reads the workers' moments, loadState takes them back.
+import * as tf from '@tensorflow/tfjs';
+import type { AnyModel } from '../model.js';
+import { weightStamp } from '../inference.js';
+import { clipCoefficient, sumOfSquares, type AdamW, type AdamWState, type RemoteMoments } from '../optim.js';
+import type { JobResult } from './protocol.js';
+import type { Replica, WorkerPool } from './pool.js';
+
+interface Plan {
+  pool: WorkerPool;
+  replica: Replica;
+  /** Rank k owns params indices [bounds[k], bounds[k + 1]). */
+  bounds: number[];
+  /** Each parameter's offset in the shared buffers. */
+  offsets: number[];
+}
+
+const plans = new WeakMap<AdamW, Plan>();
+
+/**
+ * Parameter index boundaries that split `sizes` (params order) into `ranks`
+ * contiguous parts of near-equal element counts: the boundary between rank
+ * k − 1 and rank k is the parameter edge nearest to k/ranks of the total.
+ */
+export function ownerBounds(sizes: readonly number[], ranks: number): number[] {
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const bounds = [0];
+  let run = 0;
+  let i = 0;
+  for (let k = 1; k < ranks; k++) {
+    const target = (k * total) / ranks;
+    while (i < sizes.length && run + (sizes[i] as number) / 2 < target) run += sizes[i++] as number;
+    bounds.push(Math.max(i, bounds[k - 1] as number));
+  }
+  bounds.push(sizes.length);
+  return bounds;
+}
+
+/**
+ * Makes `opt` (the AdamW of `model`) sharded over `pool`'s ranks with the
+ * parts owned by `replica`'s workers; a no-op once it is. Call before the
+ * step's gradient jobs, so the workers keep their own part's gradients.
+ */
+export async function shardOptimizer(pool: WorkerPool, replica: Replica, model: AnyModel, opt: AdamW): Promise<void> {
+  const plan = plans.get(opt);
+  if (plan && plan.pool === pool && plan.replica === replica && opt.sharded) return;
+  // Sharded over another pool or replica (the ranks changed): back here first.
+  if (opt.sharded) await opt.unshard();
+  const names = [...model.params.keys()];
+  const sizes = [...model.params.values()].map((v) => v.size);
+  const offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
+  const bounds = ownerBounds(sizes, pool.ranks);
+  const workers = pool.ranks - 1;
+  const remoteNames = names.slice(bounds[1]);
+  const remote: RemoteMoments = {
+    names: remoteNames,
+    read: async () => {
+      const parts = await Promise.all(Array.from({ length: workers }, (_, w) => pool.request(w, { kind: 'optimRead', id: replica.id })));
+      const m: Record<string, Float32Array> = {};
+      const v: Record<string, Float32Array> = {};
+      for (const p of parts) {
+        const r = expect(p, 'optimRead');
+        Object.assign(m, r.m);
+        Object.assign(v, r.v);
+      }
+      return { m, v };
+    },
+    release: () => {
+      plans.delete(opt);
+      replica.optimizerShards--;
+      for (let w = 0; w < workers; w++) pool.request(w, { kind: 'optimDrop', id: replica.id }).catch(() => undefined);
+    },
+  };
+  const theirs = await opt.shard(new Set(names.slice(0, bounds[1])), remote);
+  replica.optimizerShards++;
+  plans.set(opt, { pool, replica, bounds, offsets });
+  const { config, decayed } = opt.settings;
+  const buffers = [pool.mainGrads(replica), ...replica.grads];
+  await Promise.all(
+    Array.from({ length: workers }, (_, w) => {
+      const [from, to] = [bounds[w + 1] as number, bounds[w + 2] as number];
+      const state: AdamWState = { step: theirs.step, m: {}, v: {} };
+      for (const name of names.slice(from, to)) {
+        state.m[name] = theirs.m[name] as Float32Array;
+        state.v[name] = theirs.v[name] as Float32Array;
+      }
+      return pool.request(w, { kind: 'optimInit', id: replica.id, rank: w + 1, from, to, config, decayed, state, buffers });
+    }),
+  );
+}
+
+/**
+ * The optimizer step after a data-parallel gradient pass in which ranks
+ * [0, contributors) computed gradients (this thread's are `local`, the
+ * workers' sit in their buffers or, for their own part, with them). Clips to
+ * `maxGradNorm` over every part; returns the pre-clip global norm. Leaves
+ * every rank's replica at the new weights.
+ */
+export async function shardedStep(
+  pool: WorkerPool,
+  replica: Replica,
+  model: AnyModel,
+  opt: AdamW,
+  local: Map<string, tf.Tensor>,
+  contributors: number,
+  lr: number,
+  maxGradNorm: number | undefined,
+): Promise<number> {
+  await shardOptimizer(pool, replica, model, opt);
+  const { bounds, offsets } = plans.get(opt) as Plan;
+  const workers = pool.ranks - 1;
+  const [from, to] = [bounds[0] as number, bounds[1] as number];
+  const params = [...model.params];
+  const mine = (i: number) => i >= from && i < to;
+
+  // This rank's gradients of the other ranks' parts, for them to sum.
+  const out = pool.mainGrads(replica);
+  params.forEach(([name, v], i) => {
+    if (mine(i)) return;
+    const g = local.get(name);
+    if (g) out.set(g.dataSync() as Float32Array, offsets[i]);
+    else out.fill(0, offsets[i], (offsets[i] as number) + v.size);
+  });
+
+  const sums = Array.from({ length: workers }, (_, w) => pool.request(w, { kind: 'optimSum', id: replica.id, contributors }));
+  const summed = new Map<string, tf.Tensor>();
+  for (let i = from; i < to; i++) {
+    const [name, v] = params[i] as [string, tf.Variable];
+    const o = offsets[i] as number;
+    summed.set(
+      name,
+      tf.tidy(() => {
+        let g = local.get(name) ?? tf.zerosLike(v);
+        for (let w = 0; w < contributors - 1; w++) g = tf.add(g, tf.tensor((replica.grads[w] as Float32Array).subarray(o, o + v.size), v.shape, 'float32'));
+        return g === local.get(name) ? tf.clone(g) : g;
+      }),
+    );
+  }
+  let total: number;
+  try {
+    const ownSquares = tf.tidy(() => sumOfSquares([...summed.values()]));
+    total = ownSquares.dataSync()[0] as number;
+    ownSquares.dispose();
+    for (const r of await Promise.all(sums)) total += expect(r, 'optimSum').sumSquares;
+  } catch (err) {
+    tf.dispose([...summed.values()]);
+    throw err;
+  }
+  const norm = Math.sqrt(total);
+  const coef = clipCoefficient(norm, maxGradNorm);
+
+  const step = opt.step + 1;
+  const updates = Array.from({ length: workers }, (_, w) => pool.request(w, { kind: 'optimStep', id: replica.id, step, lr, coef }));
+  try {
+    opt.applyPart(summed, lr, coef);
+  } finally {
+    tf.dispose([...summed.values()]);
+  }
+  for (let i = from; i < to; i++) replica.weights.set((params[i] as [string, tf.Variable])[1].dataSync() as Float32Array, offsets[i]);
+  await Promise.all(updates);
+
+  tf.tidy(() => {
+    params.forEach(([, v], i) => {
+      if (mine(i)) return;
+      const o = offsets[i] as number;
+      v.assign(tf.tensor(replica.weights.subarray(o, o + v.size), v.shape, 'float32'));
+    });
+  });
+  replica.stamp = weightStamp(model);
+  replica.version++;
+  // Not awaited: each worker loads before its next job (jobs run in order),
+  // and one that failed to reloads everything at its next job's version check.
+  for (let w = 0; w < workers; w++) pool.request(w, { kind: 'optimLoad', id: replica.id, version: replica.version }).catch(() => undefined);
+  return norm;
+}
+
+function expect<K extends JobResult['kind']>(r: JobResult, kind: K): Extract<JobResult, { kind: K }> {
+  if (r.kind !== kind) throw new Error(`data-parallel worker answered ${r.kind} to ${kind}`);
+  return r as Extract<JobResult, { kind: K }>;
+}

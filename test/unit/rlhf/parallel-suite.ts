@@ -14,6 +14,8 @@ import { SftTrainer, sftBatch } from '../../../rlhf/sft.js';
 import { encodePrompt } from '../../../rlhf/batch.js';
 import { generate } from '../../../rlhf/sampling.js';
 import { dataParallelRanks, shardRanges, stopWorkers } from '../../../rlhf/parallel/pool.js';
+import { ownerBounds } from '../../../rlhf/parallel/sharded.js';
+import type { AdamWState } from '../../../rlhf/optim.js';
 import { weightsOf } from './model-helpers.js';
 
 /** The data-parallel checks on the backend the calling file activated. */
@@ -92,6 +94,68 @@ export function parallelSuite(): void {
         assert.equal(other.steps[s]!.tokens, one.steps[s]!.tokens);
       }
       for (const [name, w] of Object.entries(one.weights)) assertClose(other.weights[name]!, w, 1e-5, 1e-4, name);
+    }
+    await stopWorkers();
+  });
+
+  test('ownerBounds: contiguous parameter ranges of near-equal size, one per rank', () => {
+    assert.deepEqual(ownerBounds([10, 10, 10, 10], 2), [0, 2, 4]);
+    assert.deepEqual(ownerBounds([100, 1, 1, 1, 100], 2), [0, 2, 5]);
+    assert.deepEqual(ownerBounds([5, 100, 5], 3), [0, 1, 2, 3]);
+    // More ranks than parameters: some own nothing.
+    assert.deepEqual(ownerBounds([7], 3), [0, 0, 1, 1]);
+  });
+
+  test('the optimizer split over the ranks: its state, a one-row step, a restored state and a switch to one rank agree with one thread', async () => {
+    const batch = sftBatch(tok, CORPUS, CFG.contextLength);
+    const oneRow = sftBatch(tok, CORPUS.slice(0, 1), CFG.contextLength);
+    const make = () => {
+      const model = new PolicyModel(CFG, new Rng('zero'));
+      return { model, trainer: new SftTrainer(model, { schedule: { peakLr: 3e-3, totalSteps: 10 } }) };
+    };
+    const closeStates = (a: AdamWState, b: AdamWState, what: string) => {
+      assert.equal(a.step, b.step, `${what}: step`);
+      assert.deepEqual(Object.keys(a.m), Object.keys(b.m), `${what}: parameter order`);
+      for (const name of Object.keys(b.m)) {
+        assertClose(a.m[name]!, b.m[name]!, 1e-6, 1e-4, `${what}: m ${name}`);
+        assertClose(a.v[name]!, b.v[name]!, 1e-9, 1e-4, `${what}: v ${name}`);
+      }
+    };
+    const ref = make();
+    const dp = make();
+    await withThreads(1, async () => {
+      await ref.trainer.step(batch);
+      await ref.trainer.step(oneRow);
+    });
+    await withThreads(2, async () => {
+      await dp.trainer.step(batch);
+      assert.ok(dp.trainer.optimizer.sharded, 'the moments are split over the ranks');
+      await dp.trainer.step(oneRow);
+    });
+    closeStates(await dp.trainer.optimizer.exportState(), await ref.trainer.optimizer.exportState(), 'after a full and a one-row step');
+    for (const [name, w] of Object.entries(await weightsOf(ref.model))) assertClose((await weightsOf(dp.model))[name]!, w, 1e-5, 1e-4, name);
+
+    // Restoring a state takes every moment back; the next split step continues from it.
+    const restored = await ref.trainer.optimizer.exportState();
+    dp.trainer.optimizer.loadState(restored);
+    assert.equal(dp.trainer.optimizer.sharded, false);
+    for (const [name, v] of ref.model.params) dp.model.params.get(name)!.assign(v);
+    await withThreads(1, () => ref.trainer.step(batch));
+    await withThreads(2, () => dp.trainer.step(batch));
+    closeStates(await dp.trainer.optimizer.exportState(), await ref.trainer.optimizer.exportState(), 'after a restore and a step');
+
+    // One rank from here: the moments come back to this thread first.
+    await withThreads(1, async () => {
+      await ref.trainer.step(batch);
+      const last = await dp.trainer.step(batch);
+      assert.equal(dp.trainer.optimizer.sharded, false);
+      assert.ok(Number.isFinite(last.loss));
+    });
+    closeStates(await dp.trainer.optimizer.exportState(), await ref.trainer.optimizer.exportState(), 'after switching to one rank');
+    for (const [name, w] of Object.entries(await weightsOf(ref.model))) assertClose((await weightsOf(dp.model))[name]!, w, 1e-5, 1e-4, name);
+    for (const x of [ref, dp]) {
+      x.trainer.dispose();
+      x.model.dispose();
     }
     await stopWorkers();
   });

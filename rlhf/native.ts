@@ -134,6 +134,20 @@ const T = () => attr.float32();
 const justT = () => attrs('T', () => [T()]);
 
 export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor {
+  const pad = transposeA && !transposeB ? paddedWeightGrad(a, b) : undefined;
+  if (pad) {
+    // The padded operand's rows are 16 floats longer; the result's extra rows
+    // or columns are sliced off (a contiguous prefix, or 16 columns of each row).
+    const [m, n] = [a.shape[1] as number, b.shape[1] as number];
+    const padded = tf.pad(pad === 'a' ? a : b, [
+      [0, 0],
+      [0, STRIDE_PAD],
+    ]);
+    const full = run('MatMul', attrs('MatMul10', () => [T(), attr.bool('transpose_a', true), attr.bool('transpose_b', false)]), pad === 'a' ? [padded, b] : [a, padded]);
+    const out = tf.slice(full, [0, 0], [m, n]);
+    tf.dispose([padded, full]);
+    return out;
+  }
   // Untransposed products stay with Eigen: oneDNN is no faster there (bench
   // profiles), and the forward passes keep the numbers they always had.
   const op = (transposeA || transposeB) && hasOneDnnMatMul() && !eigenWeightGrad(a, b, transposeA, transposeB) ? '_MklMatMul' : 'MatMul';
@@ -141,12 +155,33 @@ export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transpose
   return run(op, attrs(key, () => [...oneDnnLabel(op), T(), attr.bool('transpose_a', transposeA), attr.bool('transpose_b', transposeB)]), [a, b]);
 }
 
+const STRIDE_PAD = 16;
+
 /**
- * Weight gradients xᵀ·dY with a narrow result (one side ≤ 256, the other
- * ≤ 1,024) stay with Eigen, whose transposed-left product beat oneDNN's
- * there (one thread, 1,024 rows: [256,768] 80 against 70 GFLOP/s,
- * [1024,256] 55 against 46; a small training step 4 % faster). From
- * d = 512 oneDNN's wins ([512,1536] at 256 rows: 88 against 79).
+ * Weight gradients xᵀ·dY whose narrow side is ≤ 256 and whose wide side is
+ * a multiple of 512 from 1,024 up (an MLP's [d, 4d] and [4d, d] at d = 256,
+ * or [128, 2048]): the wide operand's rows are a multiple of 2 KiB apart,
+ * and both Eigen and oneDNN ran these at 36–56 GFLOP/s against 74–91 for
+ * neighbouring shapes (one thread, 256–2,048 rows), the signature of cache
+ * sets aliasing on power-of-two strides. Padding that operand's rows by 16
+ * floats (a copy) and slicing the result brings them to 65–82 GFLOP/s,
+ * copies included (.scratch-style grid in the README's Benchmarks). CPU only:
+ * the same condition as oneDNN's products, which this measured against.
+ */
+function paddedWeightGrad(a: tf.Tensor, b: tf.Tensor): 'a' | 'b' | undefined {
+  if (a.rank !== 2 || b.rank !== 2 || !hasOneDnnMatMul()) return undefined;
+  const [m, n] = [a.shape[1] as number, b.shape[1] as number];
+  const wide = (k: number) => k >= 1024 && k % 512 === 0;
+  if (m <= 256 && wide(n)) return 'b';
+  if (n <= 256 && wide(m)) return 'a';
+  return undefined;
+}
+
+/**
+ * Other weight gradients xᵀ·dY with a narrow result (one side ≤ 256, the
+ * other ≤ 1,024) stay with Eigen, whose transposed-left product beat
+ * oneDNN's there (one thread, 1,024 rows: [256,768] 80 against 70 GFLOP/s).
+ * From d = 512 oneDNN's wins ([512,1536] at 256 rows: 88 against 79).
  */
 function eigenWeightGrad(a: tf.Tensor, b: tf.Tensor, transposeA: boolean, transposeB: boolean): boolean {
   if (!transposeA || transposeB) return false;

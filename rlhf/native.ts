@@ -155,7 +155,14 @@ export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transpose
   return run(op, attrs(key, () => [...oneDnnLabel(op), T(), attr.bool('transpose_a', transposeA), attr.bool('transpose_b', transposeB)]), [a, b]);
 }
 
-const STRIDE_PAD = 16;
+/** Floats added to a row to break a power-of-two stride (paddedWeightGrad, inference.ts's padMlp). */
+export const STRIDE_PAD = 16;
+
+/** Whether products here pad power-of-two strides: where oneDNN's products run (x86 CPU builds), on which this was measured. */
+export const padsStrides = (): boolean => nodeBackend() !== undefined && hasOneDnnMatMul();
+
+/** A row width (floats) whose stride aliases: a multiple of 512 (2 KiB). */
+export const aliasedWidth = (n: number): boolean => n % 512 === 0;
 
 /**
  * Weight gradients xᵀ·dY whose narrow side is ≤ 256 and whose wide side is
@@ -169,9 +176,9 @@ const STRIDE_PAD = 16;
  * the same condition as oneDNN's products, which this measured against.
  */
 function paddedWeightGrad(a: tf.Tensor, b: tf.Tensor): 'a' | 'b' | undefined {
-  if (a.rank !== 2 || b.rank !== 2 || !hasOneDnnMatMul()) return undefined;
+  if (a.rank !== 2 || b.rank !== 2 || !padsStrides()) return undefined;
   const [m, n] = [a.shape[1] as number, b.shape[1] as number];
-  const wide = (k: number) => k >= 1024 && k % 512 === 0;
+  const wide = (k: number) => k >= 1024 && aliasedWidth(k);
   if (m <= 256 && wide(n)) return 'b';
   if (n <= 256 && wide(m)) return 'a';
   return undefined;

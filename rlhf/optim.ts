@@ -151,19 +151,14 @@ export class AdamW {
    * parameters only.
    */
   applyPart(grads: Map<string, tf.Tensor>, lr: number, coef: number | undefined): void {
-    const list = this.local.map((i) => {
-      const name = this.names[i] as string;
-      const g = grads.get(name);
-      if (!g) throw new Error(`AdamW: no gradient for parameter ${name}`);
-      return g;
-    });
+    const list = this.gradList(grads, this.local.map((i) => this.names[i] as string));
     const t = this.step + 1;
     tf.tidy(() => this.kernel.update(list, this.scalars(lr, t, coef === undefined ? undefined : tf.scalar(coef))));
     this.step = t;
   }
 
-  private gradList(grads: Map<string, tf.Tensor>): tf.Tensor[] {
-    return this.names.map((name) => {
+  private gradList(grads: Map<string, tf.Tensor>, names: readonly string[] = this.names): tf.Tensor[] {
+    return names.map((name) => {
       const g = grads.get(name);
       if (!g) throw new Error(`AdamW: no gradient for parameter ${name}`);
       return g;

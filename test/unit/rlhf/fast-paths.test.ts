@@ -173,6 +173,38 @@ test('transposed products (but small weight gradients) and multi-row batched pro
   tf.dispose([x, w, b, q9, q1, k9, xBig, wBig, bBig]);
 });
 
+test('products on power-of-two strides (padded where oneDNN runs): values and gradients equal tf.matMul autodiff, and the padding runs', async () => {
+  // 128 rows: the forward pads W ([256,512], [256,1024], [1024,256]); the
+  // weight gradients [256,1024] and [1024,256] pad dY and x respectively.
+  // [name, inputs, outputs, pads where oneDNN runs: W and b of the forward (an
+  // aliased width), plus the weight gradient's wide operand (≥ 1,024)]
+  const cases: [string, number, number, number][] = [
+    ['[256,512]', 256, 512, 2],
+    ['[256,1024]', 256, 1024, 3],
+    ['[1024,256]', 1024, 256, 1],
+  ];
+  for (const [name, k, n, expectPads] of cases) {
+    const x = rnd([128, k], `px${name}`, 0.1);
+    const w = rnd([k, n], `pw${name}`, 0.1);
+    const b = rnd([n], `pb${name}`, 0.1);
+    const c = rnd([128, n], `pc${name}`);
+    const loss = (f: (a: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor) => (a: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(f(a, w, b), c));
+    const fast = (a: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => linear(a as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D);
+    const ref = (a: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.add(tf.matMul(a, w), b);
+    assert.ok((await maxDiff(fast(x, w, b), ref(x, w, b))) < 1e-5, `${name} value`);
+    let gf: tf.Tensor[] = [];
+    const profile = await profileKernels(async () => {
+      gf = tf.grads(loss(fast))([x, w, b]);
+    }, { runs: 1, plainRuns: 0 });
+    const gr = tf.grads(loss(ref))([x, w, b]);
+    for (let i = 0; i < 3; i++) assert.ok((await maxDiff(gf[i]!, gr[i]!)) < 1e-4, `${name} grad ${i}`);
+    const pads = profile.byKernel.find((kk) => kk.name === 'PadV2' || kk.name === 'Pad')?.count ?? 0;
+    if (native.padsStrides()) assert.equal(pads, expectPads, `${name}: pads`);
+    else assert.equal(pads, 0, `${name}: no padding off x86 CPUs`);
+    tf.dispose([x, w, b, c, ...gf, ...gr]);
+  }
+});
+
 test('GELU: the fused backward pass equals autodiff through the tanh formula', async () => {
   const x = rnd([16, 12], 'gelu', 2) as tf.Tensor2D;
   const C = Math.sqrt(2 / Math.PI);
@@ -204,8 +236,12 @@ const PROMPTS = [
   [1, 9, 10, 11, 12, 5, 3],
 ];
 
-test('the decoding pass (folded LayerNorms, inference LayerNorm kernel) equals the training forward pass on a padded batch', async () => {
-  const model = new PolicyModel(CFG, new Rng(11));
+for (const [label, cfg] of [
+  ['', CFG],
+  // 4d = 512: the session pads the MLP's hidden width where oneDNN runs.
+  [' (d = 128, MLP padded)', { ...CFG, dModel: 128, nHeads: 4, nLayers: 1 }],
+] as const) test(`the decoding pass (folded LayerNorms, inference LayerNorm kernel) equals the training forward pass on a padded batch${label}`, async () => {
+  const model = new PolicyModel(cfg, new Rng(11));
   randomizeWeights(model, new Rng('w11'), 0.4);
   const batch = buildBatch(PROMPTS, [[4, 4, 2], [7], [6, 6, 6, 6]], CFG.contextLength);
   const { batchSize: B, seqLen: T } = batch;

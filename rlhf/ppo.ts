@@ -466,7 +466,7 @@ export class PpoTrainer {
         share: total > 0 ? tokens(a, b) / total : 0,
       };
     };
-    const replicas = pool ? { policy: pool.sync(this.policy), value: pool.sync(this.value) } : undefined;
+    const replicas = pool ? { policy: await pool.sync(this.policy), value: await pool.sync(this.value) } : undefined;
     if (pool && replicas) {
       await shardOptimizer(pool, replicas.policy, this.policy, this.policyOptimizer);
       await shardOptimizer(pool, replicas.value, this.value, this.valueOptimizer);

@@ -122,7 +122,7 @@ export class RewardTrainer {
     const lr = lrAt(this.config.schedule, this.optimizer.step);
     const pool = await workerPool();
     const shards = shardRanges(pairs.length, pool?.ranks ?? 1);
-    const replica = pool?.sync(this.model);
+    const replica = await pool?.sync(this.model);
     if (pool && replica) await shardOptimizer(pool, replica, this.model, this.optimizer);
     else await this.optimizer.unshard();
     const share = ([a, b]: [number, number]) => (shards.length === 1 ? 1 : (b - a) / pairs.length);

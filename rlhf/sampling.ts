@@ -82,7 +82,7 @@ export async function generate(model: PolicyModel, prompts: number[][], rng: Rng
   const P = Math.max(...prompts.map((p) => Math.min(p.length, C - 1)));
   opts = { ...opts, maxNewTokens: Math.min(opts.maxNewTokens, C - P) };
   const shards = shardRanges(prompts.length, pool.ranks);
-  const replica = pool.sync(model);
+  const replica = await pool.sync(model);
   const { local, remote } = await runShards<GenerateResult, Extract<JobResult, { kind: 'generate' }>>(
     pool,
     shards,

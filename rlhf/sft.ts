@@ -112,7 +112,7 @@ export class SftTrainer {
     const shards = shardRanges(batch.batchSize, pool.ranks);
     const rows = (shard: [number, number]) => selectRows(batch, shardRows(shard));
     const denominator = countTokens(batch);
-    const replica = pool.sync(this.model);
+    const replica = await pool.sync(this.model);
     await shardOptimizer(pool, replica, this.model, this.optimizer);
     const { local, remote } = await runShards<ReturnType<typeof namedGrads>, Extract<JobResult, { kind: 'sftGrads' }>>(
       pool,

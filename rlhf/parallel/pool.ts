@@ -68,8 +68,13 @@ export interface Replica {
   grads: Float32Array[];
   /** The main thread's gradient buffer, for the workers that own part of an optimizer (sharded.ts). */
   mainGrads?: Float32Array;
-  /** Optimizers whose moments are partly on this replica's workers: it is never evicted while any are. */
-  optimizerShards: number;
+  /**
+   * Per optimizer whose moments are partly on this replica's workers
+   * (sharded.ts): brings them back, as eviction must before it drops the replica.
+   */
+  unshard: Set<() => Promise<void>>;
+  /** sync's call count when it last returned this replica (eviction takes the least recent). */
+  lastUsed: number;
 }
 
 interface Pending {
@@ -88,6 +93,7 @@ export class WorkerPool {
   private readonly replicas = new Map<AnyModel, Replica>();
   private nextRequest = 0;
   private nextReplica = 0;
+  private syncs = 0;
   private failed: Error | undefined;
 
   private constructor(workers: Worker[]) {
@@ -133,17 +139,20 @@ export class WorkerPool {
 
   /**
    * Makes sure every worker holds `model` with its current weights; returns
-   * the replica id. Call right before posting jobs for the model (the
-   * weights are copied now, synchronously).
+   * its replica. Call right before posting jobs for the model (the weights
+   * are copied before it returns). With MAX_REPLICAS models held, the least
+   * recently used one is dropped, its optimizers' moments brought back first.
    */
-  sync(model: AnyModel): Replica {
+  async sync(model: AnyModel): Promise<Replica> {
     let r = this.replicas.get(model);
+    while (!r && this.replicas.size >= MAX_REPLICAS) {
+      const [oldest, x] = [...this.replicas].reduce((a, b) => (b[1].lastUsed < a[1].lastUsed ? b : a));
+      for (const unshard of [...x.unshard]) await unshard();
+      // Another sync may have dropped it, or brought `model` in, meanwhile.
+      if (this.replicas.get(oldest) === x) this.drop(oldest);
+      r = this.replicas.get(model);
+    }
     if (!r) {
-      if (this.replicas.size >= MAX_REPLICAS) {
-        const idle = [...this.replicas].find(([, x]) => x.optimizerShards === 0);
-        if (!idle) throw new Error(`data-parallel workers hold ${MAX_REPLICAS} models, each with optimizer state: no room for another`);
-        this.drop(idle[0]);
-      }
       const n = model.numParams;
       r = {
         id: this.nextReplica++,
@@ -151,7 +160,8 @@ export class WorkerPool {
         version: 0,
         stamp: [],
         grads: this.workers.map(() => new Float32Array(new SharedArrayBuffer(4 * n))),
-        optimizerShards: 0,
+        unshard: new Set(),
+        lastUsed: 0,
       };
       this.replicas.set(model, r);
       const shapes = [...model.params.values()].map((v) => v.shape);
@@ -168,6 +178,7 @@ export class WorkerPool {
       r.stamp = weightStamp(model);
       r.version++;
     }
+    r.lastUsed = ++this.syncs;
     return r;
   }
 

@@ -64,6 +64,7 @@ export async function shardOptimizer(pool: WorkerPool, replica: Replica, model: 
   const bounds = ownerBounds(sizes, pool.ranks);
   const workers = pool.ranks - 1;
   const remoteNames = names.slice(bounds[1]);
+  const unshard = () => opt.unshard();
   const remote: RemoteMoments = {
     names: remoteNames,
     read: async () => {
@@ -79,12 +80,12 @@ export async function shardOptimizer(pool: WorkerPool, replica: Replica, model: 
     },
     release: () => {
       plans.delete(opt);
-      replica.optimizerShards--;
+      replica.unshard.delete(unshard);
       for (let w = 0; w < workers; w++) pool.request(w, { kind: 'optimDrop', id: replica.id }).catch(() => undefined);
     },
   };
   const theirs = await opt.shard(new Set(names.slice(0, bounds[1])), remote);
-  replica.optimizerShards++;
+  replica.unshard.add(unshard);
   plans.set(opt, { pool, replica, bounds, offsets });
   const { config, decayed } = opt.settings;
   const buffers = [pool.mainGrads(replica), ...replica.grads];

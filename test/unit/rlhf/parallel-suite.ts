@@ -160,6 +160,37 @@ export function parallelSuite(): void {
     await stopWorkers();
   });
 
+  test('with more models than the workers hold, the least recently used is dropped after its optimizer comes back, and training goes on as in one thread', async () => {
+    const batch = sftBatch(tok, CORPUS, CFG.contextLength);
+    const make = (i: number) => {
+      const model = new PolicyModel(CFG, new Rng(`evict${i}`));
+      return { model, trainer: new SftTrainer(model, { schedule: { peakLr: 3e-3, totalSteps: 10 } }) };
+    };
+    const ref = make(0);
+    await withThreads(1, async () => {
+      await ref.trainer.step(batch);
+      await ref.trainer.step(batch);
+    });
+    // Nine models, one more than the workers hold (pool.ts MAX_REPLICAS): the ninth evicts the first.
+    const all = Array.from({ length: 9 }, (_, i) => make(i));
+    const first = all[0]!;
+    await withThreads(2, async () => {
+      for (const x of all) await x.trainer.step(batch);
+      assert.equal(first.trainer.optimizer.sharded, false, "the evicted replica's optimizer moments came back");
+      await first.trainer.step(batch);
+      assert.equal(first.trainer.optimizer.sharded, true);
+    });
+    const [a, b] = [await first.trainer.optimizer.exportState(), await ref.trainer.optimizer.exportState()];
+    assert.equal(a.step, 2);
+    for (const name of Object.keys(b.m)) assertClose(a.m[name]!, b.m[name]!, 1e-6, 1e-4, `m ${name}`);
+    for (const [name, w] of Object.entries(await weightsOf(ref.model))) assertClose((await weightsOf(first.model))[name]!, w, 1e-5, 1e-4, name);
+    for (const x of [ref, ...all]) {
+      x.trainer.dispose();
+      x.model.dispose();
+    }
+    await stopWorkers();
+  });
+
   test('generate over worker threads gives every row the samples it gets in one thread', async () => {
     const model = new PolicyModel(CFG, new Rng('gen'));
     const prompts = CORPUS.map((p) => encodePrompt(tok, p.prompt));

@@ -84,6 +84,9 @@ export async function shardOptimizer(pool: WorkerPool, replica: Replica, model: 
       for (let w = 0; w < workers; w++) pool.request(w, { kind: 'optimDrop', id: replica.id }).catch(() => undefined);
     },
   };
+  // A worker holds one optimizer part per replica: another optimizer of the
+  // same model (a second trainer) gives its moments back first.
+  for (const other of [...replica.unshard]) await other();
   const theirs = await opt.shard(new Set(names.slice(0, bounds[1])), remote);
   replica.unshard.add(unshard);
   plans.set(opt, { pool, replica, bounds, offsets });

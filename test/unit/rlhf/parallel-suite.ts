@@ -184,6 +184,18 @@ export function parallelSuite(): void {
     assert.equal(a.step, 2);
     for (const name of Object.keys(b.m)) assertClose(a.m[name]!, b.m[name]!, 1e-6, 1e-4, `m ${name}`);
     for (const [name, w] of Object.entries(await weightsOf(ref.model))) assertClose((await weightsOf(first.model))[name]!, w, 1e-5, 1e-4, name);
+
+    // A second trainer of the same model takes the workers' part: the first one's moments come back unchanged.
+    const second = new SftTrainer(first.model, { schedule: { peakLr: 3e-3, totalSteps: 10 } });
+    await withThreads(2, () => second.step(batch));
+    assert.equal(first.trainer.optimizer.sharded, false);
+    assert.equal(second.optimizer.sharded, true);
+    const back = await first.trainer.optimizer.exportState();
+    for (const name of Object.keys(a.m)) {
+      assert.deepEqual(back.m[name], a.m[name], `m ${name}`);
+      assert.deepEqual(back.v[name], a.v[name], `v ${name}`);
+    }
+    second.dispose();
     for (const x of [ref, ...all]) {
       x.trainer.dispose();
       x.model.dispose();

@@ -52,7 +52,8 @@ const HELP = `npm run bench:model -- [options]
   --tensorflow-one-rank      also tensorflow as one rank with TensorFlow's own intra-op threads (CRLHF_THREADS=1)
                              beside the default: one data-parallel rank per thread, one intra-op thread each
   --tensorflow-eigen         also tensorflow with Eigen's matrix products only (CRLHF_ONEDNN=0) beside the default,
-                             which sends transposed and multi-row batched products to oneDNN (rlhf/native.ts)
+                             which sends transposed and multi-row batched products to oneDNN and pads
+                             power-of-two strides (rlhf/native.ts)
   --with-cpu                 also the pure-JS cpu backend, tiny size only (~100× slower)
   --reps N                   interleaved repetitions, medians reported (default 5)
   --threads N                threads for every side (default: cores = ${availableParallelism()})

@@ -42,15 +42,11 @@ export interface Layer {
  * padded 144; at 256 rows 12.4 ms, padded 5.9 (native.ts, paddedWeightGrad).
  */
 function padMlp(wfc: tf.Tensor, bfc: tf.Tensor, wproj: tf.Tensor): Pick<Layer, 'wfc' | 'bfc' | 'wproj'> {
-  const n = native.STRIDE_PAD;
   return {
-    wfc: tf.pad(wfc, [
-      [0, 0],
-      [0, n],
-    ]),
-    bfc: tf.pad(bfc, [[0, n]]),
+    wfc: native.padColumns(wfc),
+    bfc: native.padColumns(bfc),
     wproj: tf.pad(wproj, [
-      [0, n],
+      [0, native.STRIDE_PAD],
       [0, 0],
     ]),
   };

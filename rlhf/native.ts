@@ -138,21 +138,28 @@ export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transpose
   if (pad) {
     // The padded operand's rows are 16 floats longer; the result's extra rows
     // or columns are sliced off (a contiguous prefix, or 16 columns of each row).
-    const [m, n] = [a.shape[1] as number, b.shape[1] as number];
-    const padded = tf.pad(pad === 'a' ? a : b, [
-      [0, 0],
-      [0, STRIDE_PAD],
-    ]);
-    const full = run('MatMul', attrs('MatMul10', () => [T(), attr.bool('transpose_a', true), attr.bool('transpose_b', false)]), pad === 'a' ? [padded, b] : [a, padded]);
-    const out = tf.slice(full, [0, 0], [m, n]);
+    const padded = padColumns(pad === 'a' ? a : b);
+    const full = product('MatMul', pad === 'a' ? padded : a, pad === 'b' ? padded : b, true, false);
+    const out = tf.slice(full, [0, 0], [a.shape[1] as number, b.shape[1] as number]);
     tf.dispose([padded, full]);
     return out;
   }
   // Untransposed products stay with Eigen: oneDNN is no faster there (bench
   // profiles), and the forward passes keep the numbers they always had.
   const op = (transposeA || transposeB) && hasOneDnnMatMul() && !eigenWeightGrad(a, b, transposeA, transposeB) ? '_MklMatMul' : 'MatMul';
-  const key = `${op}${+transposeA}${+transposeB}`;
-  return run(op, attrs(key, () => [...oneDnnLabel(op), T(), attr.bool('transpose_a', transposeA), attr.bool('transpose_b', transposeB)]), [a, b]);
+  return product(op, a, b, transposeA, transposeB);
+}
+
+function product(op: 'MatMul' | '_MklMatMul', a: tf.Tensor, b: tf.Tensor, transposeA: boolean, transposeB: boolean): tf.Tensor {
+  return run(op, attrs(`${op}${+transposeA}${+transposeB}`, () => [...oneDnnLabel(op), T(), attr.bool('transpose_a', transposeA), attr.bool('transpose_b', transposeB)]), [a, b]);
+}
+
+/** `t` with STRIDE_PAD zeros appended along its last axis (a matrix's columns, a vector's end). */
+export function padColumns(t: tf.Tensor): tf.Tensor {
+  return tf.pad(
+    t,
+    t.shape.map((_, i) => [0, i === t.rank - 1 ? STRIDE_PAD : 0] as [number, number]),
+  );
 }
 
 /** Floats added to a row to break a power-of-two stride (paddedWeightGrad, inference.ts's padMlp). */
@@ -216,14 +223,10 @@ function padsLinear(x: tf.Tensor, w: tf.Tensor): boolean {
  */
 export function linear(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor {
   if (padsLinear(x, w)) {
-    const n = w.shape[1] as number;
-    const wp = tf.pad(w, [
-      [0, 0],
-      [0, STRIDE_PAD],
-    ]);
-    const bp = tf.pad(b, [[0, STRIDE_PAD]]);
+    const wp = padColumns(w);
+    const bp = padColumns(b);
     const y = linear(x, wp, bp);
-    const out = tf.slice(y, [0, 0], [x.shape[0] as number, n]);
+    const out = tf.slice(y, [0, 0], [x.shape[0] as number, w.shape[1] as number]);
     tf.dispose([wp, bp, y]);
     return out;
   }

@@ -136,8 +136,7 @@ export class AdamW {
     const t = this.step + 1;
     const norm = tf.tidy(() => {
       const norm = globalNorm(list);
-      const clip = opts.maxGradNorm !== undefined && Number.isFinite(opts.maxGradNorm) && opts.maxGradNorm > 0;
-      this.kernel.update(list, this.scalars(lr, t, clip ? clipCoef(norm, opts.maxGradNorm as number) : undefined));
+      this.kernel.update(list, this.scalars(lr, t, clips(opts.maxGradNorm) ? clipCoef(norm, opts.maxGradNorm) : undefined));
       return norm;
     });
     this.step = t;
@@ -486,8 +485,12 @@ export function sumOfSquares(grads: tf.Tensor[]): tf.Scalar {
 
 /** torch.nn.utils.clip_grad_norm_'s factor on the host: min(1, maxNorm / (norm + 1e-6)), or undefined when not clipping. */
 export function clipCoefficient(norm: number, maxNorm: number | undefined): number | undefined {
-  if (maxNorm === undefined || !Number.isFinite(maxNorm) || maxNorm <= 0) return undefined;
-  return Math.min(maxNorm / (norm + 1e-6), 1);
+  return clips(maxNorm) ? Math.min(maxNorm / (norm + 1e-6), 1) : undefined;
+}
+
+/** Whether a maximum gradient norm clips at all (a positive finite number). */
+function clips(maxNorm: number | undefined): maxNorm is number {
+  return maxNorm !== undefined && Number.isFinite(maxNorm) && maxNorm > 0;
 }
 
 function flatten(ts: tf.Tensor[]): tf.Tensor1D {
@@ -507,7 +510,7 @@ function clipCoef(norm: tf.Scalar, maxNorm: number): tf.Scalar {
  */
 export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): { grads: Map<string, tf.Tensor>; norm: tf.Scalar } {
   const norm = globalNorm([...grads.values()]);
-  if (!Number.isFinite(maxNorm) || maxNorm <= 0) return { grads, norm };
+  if (!clips(maxNorm)) return { grads, norm };
   const coef = clipCoef(norm, maxNorm);
   const clipped = new Map<string, tf.Tensor>();
   for (const [name, g] of grads) clipped.set(name, tf.mul(g, coef));

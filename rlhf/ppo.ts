@@ -30,7 +30,7 @@ import { policyLoss, valueLoss } from './losses.js';
 import { responseHidden, type PolicyModel, type ValueModel, type RewardModel } from './model.js';
 import { AdamW, namedGrads, type AdamWConfig } from './optim.js';
 import { runShards, shardRanges, shardRows, workerPool } from './parallel/pool.js';
-import { shardOptimizer, shardedStep } from './parallel/sharded.js';
+import { placeOptimizer, shardedStep } from './parallel/sharded.js';
 import type { JobResult } from './parallel/protocol.js';
 import { scoreIds } from './reward-model.js';
 import { Rng } from './rng.js';
@@ -467,13 +467,8 @@ export class PpoTrainer {
       };
     };
     const replicas = pool ? { policy: await pool.sync(this.policy), value: await pool.sync(this.value) } : undefined;
-    if (pool && replicas) {
-      await shardOptimizer(pool, replicas.policy, this.policy, this.policyOptimizer);
-      await shardOptimizer(pool, replicas.value, this.value, this.valueOptimizer);
-    } else {
-      await this.policyOptimizer.unshard();
-      await this.valueOptimizer.unshard();
-    }
+    await placeOptimizer(pool, replicas?.policy, this.policy, this.policyOptimizer);
+    await placeOptimizer(pool, replicas?.value, this.value, this.valueOptimizer);
     // Workers get the replicas' id and version only (a Replica also holds the
     // shared buffers); worker jobs exist only with a pool, hence with replicas.
     const refs = replicas && { policy: { id: replicas.policy.id, version: replicas.policy.version }, value: { id: replicas.value.id, version: replicas.value.version } };

@@ -8,7 +8,7 @@ import type { RewardModel } from './model.js';
 import { AdamW, namedGrads, type AdamWConfig } from './optim.js';
 import { lrAt, type LrSchedule } from './schedule.js';
 import { runShards, shardRanges, shardRows, workerPool } from './parallel/pool.js';
-import { shardOptimizer, shardedStep } from './parallel/sharded.js';
+import { placeOptimizer, shardedStep } from './parallel/sharded.js';
 import type { JobResult } from './parallel/protocol.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -123,8 +123,7 @@ export class RewardTrainer {
     const pool = await workerPool();
     const shards = shardRanges(pairs.length, pool?.ranks ?? 1);
     const replica = await pool?.sync(this.model);
-    if (pool && replica) await shardOptimizer(pool, replica, this.model, this.optimizer);
-    else await this.optimizer.unshard();
+    await placeOptimizer(pool, replica, this.model, this.optimizer);
     const share = ([a, b]: [number, number]) => (shards.length === 1 ? 1 : (b - a) / pairs.length);
     // A shard keeps the whole step's padded layout (its chosen rows, then its rejected rows).
     const batch = pairBatch(this.tokenizer, pairs, ctx);

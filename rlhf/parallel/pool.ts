@@ -16,6 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendName } from '../backend.js';
 import type { AnyModel } from '../model.js';
 import { sameWeights, weightStamp } from '../inference.js';
+import { paramOffsets, writeWeights } from './buffers.js';
 import type { Job, JobResult, WorkerInit } from './protocol.js';
 
 /**
@@ -170,11 +171,7 @@ export class WorkerPool {
       }
     }
     if (!sameWeights(model, r.stamp)) {
-      let o = 0;
-      for (const v of model.params.values()) {
-        r.weights.set(v.dataSync() as Float32Array, o);
-        o += v.size;
-      }
+      writeWeights(model.params, paramOffsets(model.params), r.weights);
       r.stamp = weightStamp(model);
       r.version++;
     }

@@ -14,7 +14,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { AnyModel } from '../model.js';
 import { weightStamp } from '../inference.js';
-import { clipCoefficient, sumOfSquares, type AdamW, type AdamWState, type RemoteMoments } from '../optim.js';
+import { clipCoefficient, type AdamW, type AdamWState, type RemoteMoments } from '../optim.js';
+import { paramOffsets, readWeights, sumPart, writeGrads, writeWeights } from './buffers.js';
 import type { JobResult } from './protocol.js';
 import type { Replica, WorkerPool } from './pool.js';
 
@@ -60,7 +61,7 @@ export async function shardOptimizer(pool: WorkerPool, replica: Replica, model: 
   if (opt.sharded) await opt.unshard();
   const names = [...model.params.keys()];
   const sizes = [...model.params.values()].map((v) => v.size);
-  const offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
+  const offsets = paramOffsets(model.params);
   const bounds = ownerBounds(sizes, pool.ranks);
   const workers = pool.ranks - 1;
   const remoteNames = names.slice(bounds[1]);
@@ -105,6 +106,12 @@ export async function shardOptimizer(pool: WorkerPool, replica: Replica, model: 
   );
 }
 
+/** Where `opt`'s moments belong for a step: over `pool`'s ranks (shardOptimizer), or, without a pool (one rank), all on this thread. */
+export async function placeOptimizer(pool: WorkerPool | undefined, replica: Replica | undefined, model: AnyModel, opt: AdamW): Promise<void> {
+  if (pool && replica) await shardOptimizer(pool, replica, model, opt);
+  else await opt.unshard();
+}
+
 /**
  * The optimizer step after a data-parallel gradient pass in which ranks
  * [0, contributors) computed gradients (this thread's are `local`, the
@@ -126,37 +133,15 @@ export async function shardedStep(
   const { bounds, offsets } = plans.get(opt) as Plan;
   const workers = pool.ranks - 1;
   const [from, to] = [bounds[0] as number, bounds[1] as number];
-  const params = [...model.params];
   const mine = (i: number) => i >= from && i < to;
 
   // This rank's gradients of the other ranks' parts, for them to sum.
-  const out = pool.mainGrads(replica);
-  params.forEach(([name, v], i) => {
-    if (mine(i)) return;
-    const g = local.get(name);
-    if (g) out.set(g.dataSync() as Float32Array, offsets[i]);
-    else out.fill(0, offsets[i], (offsets[i] as number) + v.size);
-  });
-
+  writeGrads(model.params, offsets, local, pool.mainGrads(replica), (i) => !mine(i));
   const sums = Array.from({ length: workers }, (_, w) => pool.request(w, { kind: 'optimSum', id: replica.id, contributors }));
-  const summed = new Map<string, tf.Tensor>();
-  for (let i = from; i < to; i++) {
-    const [name, v] = params[i] as [string, tf.Variable];
-    const o = offsets[i] as number;
-    summed.set(
-      name,
-      tf.tidy(() => {
-        let g = local.get(name) ?? tf.zerosLike(v);
-        for (let w = 0; w < contributors - 1; w++) g = tf.add(g, tf.tensor((replica.grads[w] as Float32Array).subarray(o, o + v.size), v.shape, 'float32'));
-        return g === local.get(name) ? tf.clone(g) : g;
-      }),
-    );
-  }
-  let total: number;
+  const buffers = [pool.mainGrads(replica), ...replica.grads];
+  const { summed, sumSquares } = sumPart(model.params, offsets, [from, to], 0, local, buffers, contributors);
+  let total = sumSquares;
   try {
-    const ownSquares = tf.tidy(() => sumOfSquares([...summed.values()]));
-    total = ownSquares.dataSync()[0] as number;
-    ownSquares.dispose();
     for (const r of await Promise.all(sums)) total += expect(r, 'optimSum').sumSquares;
   } catch (err) {
     tf.dispose([...summed.values()]);
@@ -172,16 +157,9 @@ export async function shardedStep(
   } finally {
     tf.dispose([...summed.values()]);
   }
-  for (let i = from; i < to; i++) replica.weights.set((params[i] as [string, tf.Variable])[1].dataSync() as Float32Array, offsets[i]);
+  writeWeights(model.params, offsets, replica.weights, mine);
   await Promise.all(updates);
-
-  tf.tidy(() => {
-    params.forEach(([, v], i) => {
-      if (mine(i)) return;
-      const o = offsets[i] as number;
-      v.assign(tf.tensor(replica.weights.subarray(o, o + v.size), v.shape, 'float32'));
-    });
-  });
+  readWeights(model.params, offsets, replica.weights, (i) => !mine(i));
   replica.stamp = weightStamp(model);
   replica.version++;
   // Not awaited: each worker loads before its next job (jobs run in order),

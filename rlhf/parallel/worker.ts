@@ -5,12 +5,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../backend.js';
 import { PolicyModel, RewardModel, ValueModel, type AnyModel } from '../model.js';
-import { AdamW, namedGrads, sumOfSquares } from '../optim.js';
+import { AdamW, namedGrads } from '../optim.js';
 import { Rng } from '../rng.js';
 import { ppoShardGrads } from '../ppo.js';
 import { rewardShardGrads } from '../reward-model.js';
 import { generateRows } from '../sampling.js';
 import { sftLoss } from '../sft.js';
+import { paramOffsets, readWeights, sumPart, writeGrads as writeGradsTo, writeWeights } from './buffers.js';
 import type { Job, JobResult, WorkerInit } from './protocol.js';
 
 // One thread per worker: no pool of its own.
@@ -49,13 +50,7 @@ function replica(id: number, version: number): Replica {
   const r = replicas.get(id);
   if (!r) throw new Error(`no replica ${id}`);
   if (r.version !== version) {
-    tf.tidy(() => {
-      let o = 0;
-      for (const v of r.model.params.values()) {
-        v.assign(tf.tensor(r.weights.subarray(o, o + v.size), v.shape, 'float32'));
-        o += v.size;
-      }
-    });
+    readWeights(r.model.params, r.offsets, r.weights);
     r.version = version;
   }
   return r;
@@ -68,17 +63,12 @@ function replica(id: number, version: number): Replica {
  */
 function writeGrads(r: Replica, grads: Map<string, tf.Tensor>): void {
   const s = r.shard;
+  const owned = (i: number) => s !== undefined && i >= s.from && i < s.to;
   if (s) {
     tf.dispose([...(s.kept?.values() ?? [])]);
-    s.kept = new Map();
+    s.kept = new Map([...r.model.params].flatMap(([name], i) => (owned(i) && grads.has(name) ? [[name, tf.clone(grads.get(name) as tf.Tensor)]] : [])));
   }
-  [...r.model.params].forEach(([name, v], i) => {
-    const o = r.offsets[i] as number;
-    const g = grads.get(name);
-    if (s && i >= s.from && i < s.to) s.kept?.set(name, g ? tf.clone(g) : tf.zerosLike(v));
-    else if (g) r.grads.set(g.dataSync() as Float32Array, o);
-    else r.grads.fill(0, o, o + v.size);
-  });
+  writeGradsTo(r.model.params, r.offsets, grads, r.grads, (i) => !owned(i));
 }
 
 function shardOf(id: number): { r: Replica; s: Shard } {
@@ -93,35 +83,20 @@ function disposeShard(s: Shard | undefined): void {
   tf.dispose([...(s.kept?.values() ?? []), ...(s.summed?.values() ?? [])]);
 }
 
-/** The owned parameters' gradients summed in rank order (this rank's kept ones at its place), and their Σg². */
+/** The owned parameters' gradients summed in rank order (this rank's kept ones at its place), kept for optimStep; their Σg². */
 function sumShard(r: Replica, s: Shard, contributors: number): number {
   const kept = s.kept;
   s.kept = undefined;
   if (s.rank < contributors && !kept) throw new Error('optimSum: this rank computed no gradients for the step');
-  const params = [...r.model.params];
   tf.dispose([...(s.summed?.values() ?? [])]);
-  s.summed = new Map();
+  s.summed = undefined;
   try {
-    for (let i = s.from; i < s.to; i++) {
-      const [name, v] = params[i] as [string, tf.Variable];
-      const o = r.offsets[i] as number;
-      const g = tf.tidy(() => {
-        let sum: tf.Tensor | undefined;
-        for (let k = 0; k < contributors; k++) {
-          const part = k === s.rank ? (kept?.get(name) as tf.Tensor) : tf.tensor((s.buffers[k] as Float32Array).subarray(o, o + v.size), v.shape, 'float32');
-          sum = sum ? tf.add(sum, part) : tf.clone(part);
-        }
-        return sum ?? tf.zerosLike(v);
-      });
-      s.summed.set(name, g);
-    }
+    const { summed, sumSquares } = sumPart(r.model.params, r.offsets, [s.from, s.to], s.rank, kept ?? new Map(), s.buffers, contributors);
+    s.summed = summed;
+    return sumSquares;
   } finally {
     tf.dispose([...(kept?.values() ?? [])]);
   }
-  const total = sumOfSquares([...s.summed.values()]);
-  const out = total.dataSync()[0] as number;
-  total.dispose();
-  return out;
 }
 
 async function handle(job: Job): Promise<JobResult> {
@@ -131,13 +106,7 @@ async function handle(job: Job): Promise<JobResult> {
     case 'replica': {
       const rng = new Rng(0); // weights come from the shared buffer on the first job
       const model = job.modelKind === 'policy' ? new PolicyModel(job.config, rng) : job.modelKind === 'value' ? new ValueModel(job.config, rng) : new RewardModel(job.config, rng);
-      const offsets: number[] = [];
-      let o = 0;
-      for (const v of model.params.values()) {
-        offsets.push(o);
-        o += v.size;
-      }
-      replicas.set(job.id, { model, weights: job.weights, grads: job.grads, version: -1, offsets });
+      replicas.set(job.id, { model, weights: job.weights, grads: job.grads, version: -1, offsets: paramOffsets(model.params) });
       return { kind: 'ok' };
     }
     case 'drop': {
@@ -172,19 +141,12 @@ async function handle(job: Job): Promise<JobResult> {
       } finally {
         tf.dispose([...summed.values()]);
       }
-      const params = [...r.model.params.values()];
-      for (let i = s.from; i < s.to; i++) r.weights.set((params[i] as tf.Variable).dataSync() as Float32Array, r.offsets[i]);
+      writeWeights(r.model.params, r.offsets, r.weights, (i) => i >= s.from && i < s.to);
       return { kind: 'ok' };
     }
     case 'optimLoad': {
       const { r, s } = shardOf(job.id);
-      tf.tidy(() => {
-        [...r.model.params.values()].forEach((v, i) => {
-          if (i >= s.from && i < s.to) return;
-          const o = r.offsets[i] as number;
-          v.assign(tf.tensor(r.weights.subarray(o, o + v.size), v.shape, 'float32'));
-        });
-      });
+      readWeights(r.model.params, r.offsets, r.weights, (i) => i < s.from || i >= s.to);
       r.version = job.version;
       return { kind: 'ok' };
     }

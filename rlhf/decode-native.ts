@@ -53,7 +53,6 @@ export class NativeDecoder {
       transpose: [T, i32('Tperm')],
       split3: [T, i32('Tlen'), attr.int('num_split', 3)],
       gather: [attr.float32('Tparams'), i32('Tindices'), i32('Taxis'), attr.int('batch_dims', 0)],
-      fused: [T, attr.bool('transpose_a', false), attr.bool('transpose_b', false), attr.strings('fused_ops', ['BiasAdd']), attr.int('num_args', 1), attr.float('epsilon', 0)],
       matmul: [T, attr.bool('transpose_a', false), attr.bool('transpose_b', false)],
       biasAdd: [T, attr.string('data_format', 'NHWC')],
       ln: [T, attr.float('epsilon', this.w.config.layerNormEps)],
@@ -165,7 +164,7 @@ export class NativeDecoder {
   }
 
   private linear(s: native.RawScope, x: number, w: tf.Tensor, b: tf.Tensor): number {
-    if (native.hasFusedMatMul()) return s.op1('_FusedMatMul', this.a.fused, [x, s.of(w), s.of(b)]);
+    if (native.hasFusedMatMul()) return s.op1('_FusedMatMul', native.fusedLinearAttrs(), [x, s.of(w), s.of(b)]);
     return s.op1('BiasAdd', this.a.biasAdd, [s.op1('MatMul', this.a.matmul, [x, s.of(w)]), s.of(b)]);
   }
 

@@ -231,10 +231,13 @@ export function linear(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor): tf.Tensor {
     return out;
   }
   if (hasFusedMatMul()) {
-    return run('_FusedMatMul', attrs('_FusedMatMul', () => fusedMatMulAttrs(['BiasAdd'])), [x, w, b]);
+    return run('_FusedMatMul', fusedLinearAttrs(), [x, w, b]);
   }
   return biasAdd(matMul(x, w), b);
 }
+
+/** _FusedMatMul's attributes for x·W + b (linear; decode-native.ts's raw-handle linear). */
+export const fusedLinearAttrs = (): OpAttr[] => attrs('_FusedMatMul', () => fusedMatMulAttrs(['BiasAdd']));
 
 /** x·W + b, then `ops` after BiasAdd, in one kernel (_FusedMatMul, and oneDNN's _MklNativeFusedMatMul with its label). */
 const fusedMatMulAttrs = (ops: string[]) => [

@@ -45,7 +45,7 @@ ADDON_CACHE="$CRLHF_CACHE_DIR/tfjs-node-gpu-$TFJS_NODE_VERSION-tf$TF_VERSION-$BI
 BUILD_LOG="$CRLHF_CACHE_DIR/tfjs-node-gpu-build.log"
 
 extract_gpu() {
-  if [ -f "$GPU_SITE/.complete" ]; then return 0; fi
+  if [ -f "$GPU_SITE/.complete" ] && [ -f "$TF_DIR/$KERNELS_HEADER" ]; then return 0; fi
   local wheel entry file sha req
   wheel=$(fetch_wheel "$GPU_WHEEL" "$GPU_WHEEL_SHA256" "tensorflow==$TF_VERSION")
   log "unpacking TensorFlow $TF_VERSION (CUDA build) into $TF_DIR"

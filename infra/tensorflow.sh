@@ -16,8 +16,10 @@ TF_WHEEL="tensorflow_cpu-${TF_VERSION}-cp311-cp311-manylinux_2_27_x86_64.whl"
 TF_WHEEL_SHA256=2b847d217b02ee7731ed91431daf3250daa0196c3c94614d23be27232e6e5b6c
 TFJS_NODE_VERSION=4.22.0
 
-# Bump when patch_binding changes: the cached addon is keyed by it.
-BINDING_PATCH=p1
+# Bump when patch_binding changes: the cached addon is keyed by it and by the
+# fused kernels' source (infra/kernels/crlhf_kernels.cc).
+KERNELS_SRC="$REPO_ROOT/infra/kernels/crlhf_kernels.cc"
+BINDING_PATCH=p2-$(sha256sum "$KERNELS_SRC" | cut -c1-12)
 
 # What the steps below work on (tensorflow-gpu.sh sets its own).
 TF_DIR="$CRLHF_CACHE_DIR/tensorflow-$TF_VERSION"
@@ -48,14 +50,16 @@ fetch_wheel() {
 }
 
 # extract_tensorflow WHEEL DIR: the two shared libraries into DIR/lib and the C
-# API headers into DIR/include (7 MB of the wheel's 268 MB of headers).
+# API headers into DIR/include (7 MB of the wheel's 268 MB of headers; kernels.h,
+# which infra/kernels/ needs, also includes one next_pluggable_device header).
 extract_tensorflow() {
   local wheel=$1 dir=$2
   rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
   python3 - "$wheel" "$dir.tmp" <<'PY'
 import sys, zipfile, os, shutil
 wheel, out = sys.argv[1], sys.argv[2]
-keep_inc = ('tensorflow/include/tensorflow/c/', 'tensorflow/include/tsl/', 'tensorflow/include/xla/tsl/')
+keep_inc = ('tensorflow/include/tensorflow/c/', 'tensorflow/include/tsl/', 'tensorflow/include/xla/tsl/',
+            'tensorflow/include/tensorflow/core/common_runtime/next_pluggable_device/c/')
 with zipfile.ZipFile(wheel) as z:
     for info in z.infolist():
         f = info.filename
@@ -75,8 +79,11 @@ PY
   rm -rf "$dir" && mv "$dir.tmp" "$dir"
 }
 
+# A header kernels.h includes: extractions from before infra/kernels/ lack it.
+KERNELS_HEADER=include/tensorflow/core/common_runtime/next_pluggable_device/c/tf_rendezvous_c_api.h
+
 extract_library() {
-  if [ -f "$TF_DIR/.complete" ]; then return 0; fi
+  if [ -f "$TF_DIR/.complete" ] && [ -f "$TF_DIR/$KERNELS_HEADER" ]; then return 0; fi
   local wheel
   wheel=$(fetch_wheel "$TF_WHEEL" "$TF_WHEEL_SHA256" "tensorflow-cpu==$TF_VERSION")
   log "unpacking TensorFlow $TF_VERSION C library into $TF_DIR"
@@ -99,6 +106,10 @@ layout_deps() {
 }
 
 addon_path() { echo "$PKG_DIR/lib/napi-v8/tfjs_binding.node"; }
+
+# The installed addon was built with this BINDING_PATCH (the stamp build_addon
+# writes): after a change to the patch or the kernels it is rebuilt.
+current() { [ "$(cat "$(addon_path).patch" 2>/dev/null)" = "$BINDING_PATCH" ]; }
 
 # tfjs-node's binding passes string attributes only one at a time; TensorFlow's
 # fused kernels (_FusedMatMul: matmul + bias + activation in one kernel) take
@@ -147,6 +158,23 @@ open(path, 'w').write(src.replace(old, new, 1))
 PY
 }
 
+# The fused kernels (infra/kernels/) are compiled into the addon: one more
+# source in binding.gyp, which registers its ops with TensorFlow on load.
+add_kernels() {
+  cp "$KERNELS_SRC" "$PKG_DIR/binding/crlhf_kernels.cc"
+  python3 - "$PKG_DIR/binding.gyp" <<'PY'
+import sys
+path = sys.argv[1]
+src = open(path).read()
+if 'binding/crlhf_kernels.cc' in src:
+    sys.exit(0)
+old = "'binding/tfjs_binding.cc'"
+if old not in src:
+    sys.exit('binding.gyp does not list binding/tfjs_binding.cc; cannot add the fused kernels')
+open(path, 'w').write(src.replace(old, old + ",\n      'binding/crlhf_kernels.cc'", 1))
+PY
+}
+
 loads() {
   (cd "$REPO_ROOT" && PKG_DIR="$PKG_DIR" node -e '
     const tf = require(process.env.PKG_DIR);
@@ -155,7 +183,8 @@ loads() {
   ' >/dev/null 2>&1)
 }
 
-# The addon takes string-list attributes (patch_binding): one fused matmul runs.
+# The addon takes string-list attributes (patch_binding): one fused matmul runs;
+# and it has the fused kernels (add_kernels): gelu(1) = 0.8412.
 patched() {
   (cd "$REPO_ROOT" && PKG_DIR="$PKG_DIR" node -e '
     const tf = require(process.env.PKG_DIR);
@@ -165,6 +194,8 @@ patched() {
       a("transpose_b", b.TF_ATTR_BOOL, false), a("fused_ops", b.TF_ATTR_STRING, ["BiasAdd"]), a("num_args", b.TF_ATTR_INT, 1),
       a("epsilon", b.TF_ATTR_FLOAT, 0.0001)], [tf.ones([2, 2]), tf.ones([2, 2]), tf.ones([2])]);
     if (y.dataSync()[0] !== 3) process.exit(4);
+    const g = be.executeSingleOutput("CrlhfGelu", [], [tf.ones([1])]).dataSync()[0];
+    if (Math.abs(g - 0.8411920) > 1e-6) process.exit(5);
   ' >/dev/null 2>&1)
 }
 
@@ -174,10 +205,11 @@ build_addon() {
   if [ -f "$ADDON_CACHE/tfjs_binding.node" ]; then
     mkdir -p "$(dirname "$(addon_path)")"
     cp "$ADDON_CACHE/tfjs_binding.node" "$(addon_path)"
-    if loads && patched; then log "addon restored from cache ($ADDON_CACHE)"; return 0; fi
+    if loads && patched; then echo "$BINDING_PATCH" >"$(addon_path).patch"; log "addon restored from cache ($ADDON_CACHE)"; return 0; fi
     log "cached addon does not load; rebuilding"
   fi
   patch_binding || return 1
+  add_kernels || return 1
   log "building the addon in $PKG_DIR from source against $TF_DIR (about 15 s)"
   # node-gyp would download Node's headers; the ones installed with node are used instead.
   local nodedir node_gyp
@@ -191,12 +223,13 @@ build_addon() {
     || { tail -20 "$BUILD_LOG" >&2; return 1; }
   mkdir -p "$ADDON_CACHE"
   cp "$(addon_path)" "$ADDON_CACHE/tfjs_binding.node.tmp" && mv "$ADDON_CACHE/tfjs_binding.node.tmp" "$ADDON_CACHE/tfjs_binding.node"
+  echo "$BINDING_PATCH" >"$(addon_path).patch"
   log "addon built in $(( $(now) - start ))s"
 }
 
 install() {
   [ -d "$PKG_DIR" ] || die "$PKG_DIR is missing: run 'npm ci' first"
-  if loads && patched; then log "tfjs-node already works (backend tensorflow, fused-op patch $BINDING_PATCH)"; return 0; fi
+  if current && loads && patched; then log "tfjs-node already works (backend tensorflow, fused-op patch $BINDING_PATCH)"; return 0; fi
   local ok=1
   # Each step runs on its own line: `set -e` does not apply inside a function
   # called from an `||` list, so a chained failure would go unnoticed.

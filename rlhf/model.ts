@@ -11,7 +11,7 @@
 // layout in batch.ts (prompts left-padded, responses right-padded).
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from './rng.js';
-import { embed, gelu, layerNorm, linear, matmul } from './ops.js';
+import { attentionWeights, embed, gelu, layerNorm, linear, matmul } from './ops.js';
 import { InferenceSession, MASKED } from './inference.js';
 import type { BatchTensors } from './batch.js';
 
@@ -220,8 +220,7 @@ export class Transformer {
     // [B, T, 3H, hd] → [B, 3H, T, hd]; q, k, v are consecutive groups of H heads.
     const heads = tf.transpose(tf.reshape(qkv, [B, T, 3 * H, hd]), [0, 2, 1, 3]);
     const [q, k, v] = tf.split(heads, 3, 1) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D]; // [B, H, T, hd]
-    const scores = matmul(tf.mul(q, 1 / Math.sqrt(hd)) as tf.Tensor4D, k, true); // [B, H, T, T]
-    const att = tf.softmax(tf.add(scores, bias)) as tf.Tensor4D; // bias [B, 1, T, T] broadcasts over heads
+    const att = attentionWeights(q, k, bias, 1 / Math.sqrt(hd)); // [B, H, T, T]
     const y = matmul(att, v); // [B, H, T, hd]
     const merged = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, d]) as tf.Tensor2D;
     return { y: linear(merged, this.mat(p + 'wo'), this.vec(p + 'bo')), k, v };

@@ -418,6 +418,55 @@ export const hasMklLayerNorm = once(() =>
   ),
 );
 
+// ------------------------------------------------- fused kernels (infra/kernels)
+
+// The ops infra/kernels/crlhf_kernels.cc compiles into the addon: LayerNorm,
+// GELU and the attention softmax, forward and backward, one pass each where
+// TensorFlow's kernels take 4–8 ops (and the wheel builds those for SSE only).
+// They run on one thread, like everything in a data-parallel rank.
+
+/**
+ * Whether the fused kernels are in this addon (infra/tensorflow.sh builds them
+ * in) and apply: no CUDA device (they are CPU kernels) and CRLHF_FUSED_KERNELS
+ * is not 0 (the switch that measures TensorFlow's own ops against them).
+ * Probed once: gelu(1) = 0.841192.
+ */
+export const hasFusedKernels = once(
+  () =>
+    process.env.CRLHF_FUSED_KERNELS !== '0' &&
+    !be().binding.isUsingGpuDevice() &&
+    probeKernel(() => [run('CrlhfGelu', [], [tf.tensor1d([1])])], (v) => Math.abs((v[0] as number) - 0.841192) < 1e-5),
+);
+
+/** LayerNorm over the last axis: [y, mean per row, 1/sqrt(var + eps) per row]. */
+export function fusedLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor[] {
+  return runN('CrlhfLayerNorm', attrs(`CLN${eps}`, () => [attr.float('epsilon', eps)]), [x, gamma, beta], 3);
+}
+
+/** [dx, dγ, dβ] of fusedLayerNorm from the forward's x, γ, mean and rstd. */
+export function fusedLayerNormGrad(dy: tf.Tensor, x: tf.Tensor, gamma: tf.Tensor, mean: tf.Tensor, rstd: tf.Tensor): tf.Tensor[] {
+  return runN('CrlhfLayerNormGrad', [], [dy, x, gamma, mean, rstd], 3);
+}
+
+/** GELU, tanh approximation: x·σ(2c(x + a·x³)) (ops.ts's formula). */
+export function fusedGelu(x: tf.Tensor): tf.Tensor {
+  return run('CrlhfGelu', [], [x]);
+}
+
+export function fusedGeluGrad(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
+  return run('CrlhfGeluGrad', [], [dy, x]);
+}
+
+/** softmax(scale·scores + bias) over the last axis: scores [B, H, Tq, Tk], bias [B, 1, Tq, Tk] (shared by the heads). */
+export function attentionSoftmax(scores: tf.Tensor, bias: tf.Tensor, scale: number): tf.Tensor {
+  return run('CrlhfAttentionSoftmax', attrs(`CAS${scale}`, () => [attr.float('scale', scale)]), [scores, bias]);
+}
+
+/** d(scores) of attentionSoftmax from its output p and dp: scale·p·(dp − Σ p·dp) per row. */
+export function softmaxGrad(p: tf.Tensor, dp: tf.Tensor, scale: number): tf.Tensor {
+  return run('CrlhfSoftmaxGrad', attrs(`CSG${scale}`, () => [attr.float('scale', scale)]), [p, dp]);
+}
+
 /**
  * Attributes of oneDNN's x·W + b followed by the tanh-approximation GELU in
  * one kernel (_MklNativeFusedMatMul with fused_ops BiasAdd, GeluApproximate:

@@ -28,6 +28,11 @@ function onNode(): boolean {
   return tf.getBackend() === 'tensorflow';
 }
 
+/** tfjs-node with the fused kernels of infra/kernels (native.hasFusedKernels). */
+function fused(): boolean {
+  return onNode() && native.hasFusedKernels();
+}
+
 /** Swaps the last two axes. */
 export function swapLast(x: tf.Tensor): tf.Tensor {
   const perm = x.shape.map((_, i) => i);
@@ -158,6 +163,7 @@ export function embed(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
  * closed-form backward pass: dx = rstd·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂)), ĝ = dy·γ.
  */
 export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor2D {
+  if (fused()) return layerNormFused(x, gamma, beta, eps);
   const f = customGrad<[tf.Tensor, tf.Tensor, tf.Tensor]>((xi, g, b, save) => {
     const { mean, variance } = tf.moments(xi, -1, true);
     const rstd = tf.rsqrt(tf.add(variance, eps));
@@ -173,6 +179,23 @@ export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D,
           tf.sub(tf.sub(gh, tf.mean(gh, -1, true)), tf.mul(sxhat, tf.mean(tf.mul(gh, sxhat), -1, true))),
         );
         return [dx, tf.sum(tf.mul(dy, sxhat), 0), tf.sum(dy, 0)];
+      },
+    };
+  });
+  return f(x, gamma, beta) as tf.Tensor2D;
+}
+
+// The same in two kernels (native.ts, infra/kernels): forward saves x and the
+// per-row mean and 1/std, backward gives dx, dγ and dβ in one pass.
+function layerNormFused(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor2D {
+  const f = customGrad<[tf.Tensor, tf.Tensor, tf.Tensor]>((xi, g, b, save) => {
+    const [y, mean, rstd] = native.fusedLayerNorm(xi, g, b, eps) as [tf.Tensor, tf.Tensor, tf.Tensor];
+    save([xi, g, mean, rstd]);
+    return {
+      value: y,
+      gradFunc: (dy, saved) => {
+        const [sx, sg, smean, srstd] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        return native.fusedLayerNormGrad(dy, sx, sg, smean, srstd);
       },
     };
   });
@@ -220,8 +243,31 @@ const geluNative = customGrad<[tf.Tensor]>((x, save) => {
   };
 });
 
+// One kernel each way (native.ts, infra/kernels); backward recomputes σ from x.
+const geluFused = customGrad<[tf.Tensor]>((x, save) => {
+  save([x]);
+  return { value: native.fusedGelu(x), gradFunc: (dy, saved) => [native.fusedGeluGrad(dy, saved[0] as tf.Tensor)] };
+});
+
 export function gelu(x: tf.Tensor2D): tf.Tensor2D {
+  if (fused()) return geluFused(x) as tf.Tensor2D;
   return (onNode() ? geluNative(x) : geluTfjs(x)) as tf.Tensor2D;
+}
+
+/**
+ * Attention weights softmax(q·kᵀ·scale + bias): q, k [B, H, T, hd], bias
+ * [B, 1, Tq, Tk] (0 or MASKED, shared by the heads). With the fused kernels
+ * the scale, the bias and the softmax are one kernel, and its backward pass
+ * another; elsewhere q is scaled first (fewer elements than the scores).
+ */
+export function attentionWeights(q: tf.Tensor4D, k: tf.Tensor4D, bias: tf.Tensor4D, scale: number): tf.Tensor4D {
+  if (!fused()) return tf.softmax(tf.add(matmul(tf.mul(q, scale) as tf.Tensor4D, k, true), bias)) as tf.Tensor4D;
+  const f = customGrad<[tf.Tensor]>((scores, save) => {
+    const p = native.attentionSoftmax(scores, bias, scale);
+    save([p]);
+    return { value: p, gradFunc: (dp, saved) => [native.softmaxGrad(saved[0] as tf.Tensor, dp, scale)] };
+  });
+  return f(matmul(q, k, true)) as tf.Tensor4D;
 }
 
 /**

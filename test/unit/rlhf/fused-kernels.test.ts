@@ -1,0 +1,100 @@
+// The fused kernels compiled into the tfjs-node addon (infra/kernels/
+// crlhf_kernels.cc) against the same formulas in plain tfjs ops, values and
+// gradients, within float32 tolerance. Shapes include widths that are not a
+// multiple of the kernels' 8 lanes (their scalar tails), more than the 64 rows
+// the LayerNorm gradient sums in float before adding in double, inputs large
+// enough to reach exp's clamps, and attention rows with every key masked.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs';
+import { setup } from './helpers.js';
+import { Rng } from '../../../rlhf/rng.js';
+import { attentionWeights, gelu, GELU_A, GELU_C, layerNorm } from '../../../rlhf/ops.js';
+import * as native from '../../../rlhf/native.js';
+
+await setup();
+
+const skip = tf.getBackend() !== 'tensorflow' ? 'tensorflow backend only' : !native.hasFusedKernels() ? 'fused kernels not in this addon (infra/tensorflow.sh install builds them)' : false;
+
+const rnd = (shape: number[], seed: string, std = 1, mean = 0) => {
+  const r = new Rng(seed);
+  return tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => r.normal(mean, std)), shape);
+};
+
+/** max |a − b| / (1 + max |b|): a relative error that tolerates values near 0. */
+function relDiff(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]! / (1 + tf.max(tf.abs(b)).dataSync()[0]!));
+}
+
+test('the fused kernels are used on this tfjs-node build (x86 with AVX2 and FMA)', { skip: tf.getBackend() !== 'tensorflow' ? 'tensorflow backend only' : false }, () => {
+  if (process.arch === 'x64' && process.env.CRLHF_FUSED_KERNELS !== '0') assert.ok(native.hasFusedKernels(), 'infra/tensorflow.sh builds the kernels into the addon');
+});
+
+for (const [rows, d] of [
+  [150, 64],
+  [7, 13],
+  [3, 5],
+] as const) {
+  test(`LayerNorm [${rows}, ${d}]: values and the gradients of x, γ and β equal autodiff through moments`, { skip }, () => {
+    const x = rnd([rows, d], `ln-x${d}`, 2, 0.5) as tf.Tensor2D;
+    const g = rnd([d], `ln-g${d}`, 0.3, 1) as tf.Tensor1D;
+    const b = rnd([d], `ln-b${d}`, 0.3) as tf.Tensor1D;
+    const c = rnd([rows, d], `ln-c${d}`);
+    const ref = (xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) => {
+      const { mean, variance } = tf.moments(xi, -1, true);
+      return tf.add(tf.mul(tf.div(tf.sub(xi, mean), tf.sqrt(tf.add(variance, 1e-5))), gi), bi);
+    };
+    assert.ok(relDiff(layerNorm(x, g, b, 1e-5), ref(x, g, b)) < 1e-5, 'value');
+    const gf = tf.grads((xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(layerNorm(xi as tf.Tensor2D, gi as tf.Tensor1D, bi as tf.Tensor1D, 1e-5), c)))([x, g, b]);
+    const gr = tf.grads((xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(ref(xi, gi, bi), c)))([x, g, b]);
+    for (const [i, name] of ['dx', 'dγ', 'dβ'].entries()) assert.ok(relDiff(gf[i]!, gr[i]!) < 2e-5, `${name}: ${relDiff(gf[i]!, gr[i]!)}`);
+    tf.dispose([x, g, b, c, ...gf, ...gr]);
+  });
+}
+
+test('GELU: values and gradient equal autodiff through the tanh formula, from −40 to 40 and on an odd length', { skip }, () => {
+  const x = tf.concat([rnd([37], 'gelu', 3), tf.tensor1d([-40, -20, -9, -1e-3, 0, 1e-3, 9, 20, 40])]).reshape([2, 23]) as tf.Tensor2D;
+  const c = rnd([2, 23], 'gelu-c');
+  const ref = (t: tf.Tensor) => tf.mul(tf.mul(0.5, t), tf.add(1, tf.tanh(tf.mul(GELU_C, tf.add(t, tf.mul(GELU_A, tf.mul(t, tf.mul(t, t))))))));
+  assert.ok(relDiff(gelu(x), ref(x)) < 1e-6, 'value');
+  const gf = tf.grad((t) => tf.sum(tf.mul(gelu(t as tf.Tensor2D), c)))(x);
+  const gr = tf.grad((t) => tf.sum(tf.mul(ref(t), c)))(x);
+  assert.ok(relDiff(gf, gr) < 1e-5, `grad: ${relDiff(gf, gr)}`);
+  assert.ok(gelu(x).dataSync().every(Number.isFinite) && gf.dataSync().every(Number.isFinite), 'finite at ±40');
+  tf.dispose([x, c, gf, gr]);
+});
+
+for (const T of [16, 11]) {
+  test(`attention weights (T = ${T}): softmax(q·kᵀ·scale + causal/padding bias) and the gradients of q and k equal autodiff`, { skip }, () => {
+    const B = 2,
+      H = 3,
+      hd = 4,
+      scale = 1 / Math.sqrt(hd);
+    const q = rnd([B, H, T, hd], `q${T}`, 2) as tf.Tensor4D;
+    const k = rnd([B, H, T, hd], `k${T}`, 2) as tf.Tensor4D;
+    // Row 1 left-padded by 3: its first 3 queries see no key at all (uniform weights either way).
+    const allowed = tf.tidy(() => {
+      const causal = tf.linalg.bandPart(tf.ones([T, T]), -1, 0);
+      const keys = tf.tensor2d([Array(T).fill(1), [0, 0, 0, ...Array(T - 3).fill(1)]]);
+      return tf.mul(causal.reshape([1, 1, T, T]), keys.reshape([B, 1, 1, T]));
+    });
+    const bias = tf.mul(tf.sub(1, allowed), -1e9) as tf.Tensor4D;
+    const c = rnd([B, H, T, T], `c${T}`);
+    const ref = (qi: tf.Tensor, ki: tf.Tensor) => tf.softmax(tf.add(tf.mul(tf.matMul(qi, ki, false, true), scale), bias));
+    const p = attentionWeights(q, k, bias, scale);
+    assert.ok(relDiff(p, ref(q, k)) < 1e-6, 'value');
+    const rowSums = tf.sum(p, -1).dataSync();
+    assert.ok(rowSums.every((s) => Math.abs(s - 1) < 1e-5), 'rows sum to 1');
+    const gf = tf.grads((qi: tf.Tensor, ki: tf.Tensor) => tf.sum(tf.mul(attentionWeights(qi as tf.Tensor4D, ki as tf.Tensor4D, bias, scale), c)))([q, k]);
+    const gr = tf.grads((qi: tf.Tensor, ki: tf.Tensor) => tf.sum(tf.mul(ref(qi, ki), c)))([q, k]);
+    for (const [i, name] of ['dq', 'dk'].entries()) assert.ok(relDiff(gf[i]!, gr[i]!) < 1e-5, `${name}: ${relDiff(gf[i]!, gr[i]!)}`);
+    tf.dispose([q, k, allowed, bias, c, p, ...gf, ...gr]);
+  });
+}
+
+test('the fused kernels refuse inputs of the wrong shape with a message naming the op', { skip }, () => {
+  assert.throws(() => native.attentionSoftmax(tf.zeros([1, 2, 3, 3]), tf.zeros([1, 2, 3, 3]), 1), /CrlhfAttentionSoftmax: scores must be \[B,H,Tq,Tk\] and bias \[B,1,Tq,Tk\]/);
+  assert.throws(() => native.fusedLayerNorm(tf.zeros([2, 4]), tf.ones([3]), tf.zeros([4]), 1e-5), /CrlhfLayerNorm: gamma and beta must have x's last dimension/);
+  assert.throws(() => native.fusedGeluGrad(tf.zeros([2, 4]), tf.zeros([4, 2])), /CrlhfGeluGrad: dy and x must have one shape/);
+  assert.throws(() => native.fusedGelu(tf.zeros([2], 'int32')), /float/);
+});

@@ -30,6 +30,8 @@ export interface Options {
   tensorflowOneRank: boolean;
   /** Also tensorflow with every matrix product on Eigen (CRLHF_ONEDNN=0), beside the default's oneDNN products. */
   tensorflowEigen: boolean;
+  /** Also tensorflow with TensorFlow's own elementwise ops (CRLHF_FUSED_KERNELS=0), beside the default's fused kernels. */
+  tensorflowUnfused: boolean;
   withCpu: boolean;
   reps: number;
   threads: number;
@@ -54,6 +56,8 @@ const HELP = `npm run bench:model -- [options]
   --tensorflow-eigen         also tensorflow with Eigen's matrix products only (CRLHF_ONEDNN=0) beside the default,
                              which sends transposed and multi-row batched products to oneDNN and pads
                              power-of-two strides (rlhf/native.ts)
+  --tensorflow-unfused       also tensorflow with TensorFlow's own ops for LayerNorm, GELU and the attention
+                             softmax (CRLHF_FUSED_KERNELS=0) beside the default's fused kernels (infra/kernels)
   --with-cpu                 also the pure-JS cpu backend, tiny size only (~100× slower)
   --reps N                   interleaved repetitions, medians reported (default 5)
   --threads N                threads for every side (default: cores = ${availableParallelism()})
@@ -77,6 +81,7 @@ export function parseOptions(argv: string[]): Options {
       'wasm-one-thread': { type: 'boolean' },
       'tensorflow-one-rank': { type: 'boolean' },
       'tensorflow-eigen': { type: 'boolean' },
+      'tensorflow-unfused': { type: 'boolean' },
       'with-cpu': { type: 'boolean', default: false },
       reps: { type: 'string' },
       threads: { type: 'string' },
@@ -115,6 +120,7 @@ export function parseOptions(argv: string[]): Options {
     wasmOneThread: values['wasm-one-thread'] ?? false,
     tensorflowOneRank: values['tensorflow-one-rank'] ?? false,
     tensorflowEigen: values['tensorflow-eigen'] ?? false,
+    tensorflowUnfused: values['tensorflow-unfused'] ?? false,
     withCpu,
     reps: values.quick ? 1 : int(values.reps, 5, '--reps'),
     threads: int(values.threads, availableParallelism(), '--threads'),
@@ -267,11 +273,12 @@ async function benchSize(size: SizeSpec, opts: Options, python: string | null, p
     genMs: [],
   });
   const runners = backends.map((b) => runner(b, startOurs(b, opts), b === 'cpu'));
-  // Variants beside the default, where asked for: one rank, Eigen's products only.
+  // Variants beside the default, where asked for: one rank, Eigen's products only, no fused kernels.
   const variants: [BackendName, boolean, string, Record<string, string>][] = [
     ['wasm', opts.wasmOneThread, 'wasm-1thread', { CRLHF_THREADS: '1' }],
     ['tensorflow', opts.tensorflowOneRank, 'tensorflow-1rank', { CRLHF_THREADS: '1' }],
     ['tensorflow', opts.tensorflowEigen, 'tensorflow-eigen', { CRLHF_ONEDNN: '0' }],
+    ['tensorflow', opts.tensorflowUnfused, 'tensorflow-unfused', { CRLHF_FUSED_KERNELS: '0' }],
   ];
   for (const [b, wanted, label, env] of variants) if (wanted && backends.includes(b)) runners.push(runner(label, startOurs(b, opts, env, label)));
   if (python) runners.push(runner(TORCH, startTorch(python, opts)));

@@ -65,6 +65,8 @@ test('options: --quick is one repetition of tiny; cpu needs --with-cpu; unknown 
   assert.equal(parseOptions([]).tensorflowOneRank, false);
   assert.equal(parseOptions(['--tensorflow-eigen']).tensorflowEigen, true);
   assert.equal(parseOptions([]).tensorflowEigen, false);
+  assert.equal(parseOptions(['--tensorflow-unfused']).tensorflowUnfused, true);
+  assert.equal(parseOptions([]).tensorflowUnfused, false);
   assert.deepEqual(parseOptions(['--env', 'A=1', '--env', 'B=x=y']).env, { A: '1', B: 'x=y' });
 });
 

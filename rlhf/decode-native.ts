@@ -3,7 +3,10 @@
 //
 // - every intermediate a raw TensorFlow handle (native.RawScope), so an op
 //   costs the binding call and nothing else, and one host read per step;
-// - the key/value cache held as handles across steps, grown by one
+// - the key/value cache held as handles across steps: with the fused
+//   kernels (infra/kernels) allocated once at its full width and written in
+//   place by CrlhfDecodeAttention, which also does the step's whole attention
+//   (one op per layer where there were eight); otherwise grown by one
 //   ConcatV2 per layer and side. (Resource variables written in place,
 //   ResourceStridedSliceAssign + ReadVariableOp, measured slower: ~80 µs per
 //   resource op against ~60 µs per concatenation at these sizes.)
@@ -38,11 +41,16 @@ export class NativeDecoder {
   /** One intra-op thread: no pool to wake (parallel/pool.ts's ranks on tensorflow). */
   private readonly oneThread = native.intraOpThreads() === 1;
 
-  /** B rows decoded in lock-step. */
+  /** The cache's full width when CrlhfDecodeAttention writes it in place, else undefined (grown by concatenation). */
+  private readonly width: number | undefined;
+
+  /** B rows decoded in lock-step; the cache will hold up to `width` columns (prompt + new tokens). */
   constructor(
     session: InferenceSession,
     private readonly B: number,
+    width?: number,
   ) {
+    this.width = width !== undefined && native.hasFusedKernels() ? width : undefined;
     this.w = session.weights();
     const { attr } = native;
     const T = attr.float32();
@@ -56,6 +64,8 @@ export class NativeDecoder {
       matmul: [T, attr.bool('transpose_a', false), attr.bool('transpose_b', false)],
       biasAdd: [T, attr.string('data_format', 'NHWC')],
       ln: [T, attr.float('epsilon', this.w.config.layerNormEps)],
+      pad: [T, i32('Tpaddings')],
+      softmax1: [attr.float('scale', 1)],
       mean: [T, i32('Tidx'), attr.bool('keep_dims', true)],
       concat2: [T, attr.int('N', 2), i32('Tidx')],
     };
@@ -82,11 +92,16 @@ export class NativeDecoder {
         const qkv = this.linear(s, this.normalize(s, x, mkl), w.wqkv, w.bqkv);
         const heads = s.op1('Transpose', this.a.transpose, [s.op1('Reshape', this.a.reshape, [qkv, native.intConst([B, P, 3 * H, hd])]), native.intConst([0, 2, 1, 3])]);
         const [q, k, v] = s.op('SplitV', this.a.split3, [heads, native.intConst([H, H, H]), native.intScalar(1)], 3) as [number, number, number];
-        this.keys[l] = s.keep(k);
-        this.values[l] = s.keep(v);
-        let scores = s.op1(qk.op, qk.attrs, [q, k]);
-        if (biasId !== null) scores = s.op1('AddV2', this.a.T, [scores, biasId]);
-        const y = s.op1(pv.op, pv.attrs, [s.op1('Softmax', this.a.T, [scores]), v]);
+        this.keys[l] = s.keep(this.cacheOf(s, k, P));
+        this.values[l] = s.keep(this.cacheOf(s, v, P));
+        const scores = s.op1(qk.op, qk.attrs, [q, k]);
+        const probs =
+          biasId === null
+            ? s.op1('Softmax', this.a.T, [scores])
+            : this.width !== undefined
+              ? s.op1('CrlhfAttentionSoftmax', this.a.softmax1, [scores, biasId])
+              : s.op1('Softmax', this.a.T, [s.op1('AddV2', this.a.T, [scores, biasId])]);
+        const y = s.op1(pv.op, pv.attrs, [probs, v]);
         const merged = s.op1('Reshape', this.a.reshape, [s.op1('Transpose', this.a.transpose, [y, native.intConst([0, 2, 1, 3])]), native.intConst([B * P, d])]);
         x = this.block(s, w, x, merged, mkl, B * P);
       });
@@ -108,6 +123,7 @@ export class NativeDecoder {
       const { B } = this;
       const { nHeads: H, dModel: d } = this.w.config;
       const hd = d / H;
+      if (this.width !== undefined) return this.fusedStep(s, ids, positions, t, bias);
       const biasId = bias && s.upload([B, 1, 1, t + 1], bias);
       const mkl = this.useMkl(B);
       // One query row per head: Eigen's kernels (native.ts).
@@ -134,6 +150,26 @@ export class NativeDecoder {
     } finally {
       s.dispose();
     }
+  }
+
+  /** step with CrlhfDecodeAttention: the cache written in place, the attention one op per layer. */
+  private fusedStep(s: native.RawScope, ids: Int32Array, positions: Int32Array, t: number, bias: Float32Array | null): Float32Array {
+    const { B } = this;
+    const biasId = s.upload([B, t + 1], bias ?? new Float32Array(B * (t + 1)));
+    const mkl = this.useMkl(B);
+    let x = this.embed(s, s.upload([B], ids), s.upload([B], positions));
+    this.w.layers.forEach((w, l) => {
+      const qkv = this.linear(s, this.normalize(s, x, mkl), w.wqkv, w.bqkv);
+      x = this.block(s, w, x, native.decodeAttention(s, qkv, this.keys[l] as number, this.values[l] as number, biasId), mkl, B);
+    });
+    return this.logits(s, x, mkl);
+  }
+
+  /** The prompt's keys or values [B, H, P, hd] as the cache: as they are, or zero-padded to the full width for fusedStep. */
+  private cacheOf(s: native.RawScope, kv: number, P: number): number {
+    if (this.width === undefined) return kv;
+    const paddings = native.intConst([0, 0, 0, 0, 0, this.width - P, 0, 0], [4, 2]);
+    return s.op1('PadV2', this.a.pad, [kv, paddings, native.scalarConst(0)]);
   }
 
   dispose(): void {

@@ -375,9 +375,9 @@ function cached(key: string, shape: number[], values: Float32Array | Int32Array)
   return c;
 }
 
-/** A 1-D int32 constant. */
-export function intConst(values: number[]): Const {
-  return cached(`i[${values.join(',')}]`, [values.length], Int32Array.from(values));
+/** An int32 constant, 1-D unless `shape` says otherwise (PadV2's [rank, 2] paddings). */
+export function intConst(values: number[], shape: number[] = [values.length]): Const {
+  return cached(`i${shape.join('x')}[${values.join(',')}]`, shape, Int32Array.from(values));
 }
 
 /** A 0-D int32 constant (an axis). */
@@ -465,6 +465,16 @@ export function attentionSoftmax(scores: tf.Tensor, bias: tf.Tensor, scale: numb
 /** d(scores) of attentionSoftmax from its output p and dp: scale·p·(dp − Σ p·dp) per row. */
 export function softmaxGrad(p: tf.Tensor, dp: tf.Tensor, scale: number): tf.Tensor {
   return run('CrlhfSoftmaxGrad', attrs(`CSG${scale}`, () => [attr.float('scale', scale)]), [p, dp]);
+}
+
+/**
+ * One decoding step's attention (raw handles, for decode-native.ts): qkv
+ * [B, 3d] (q pre-scaled), key and value caches [B, H, C, hd] into whose
+ * column L − 1 the step's key and value are written in place, bias [B, L]
+ * (0 or MASKED) over columns [0, L). Returns y [B, d], the heads side by side.
+ */
+export function decodeAttention(s: RawScope, qkv: number, keys: number, values: number, bias: number): number {
+  return s.op1('CrlhfDecodeAttention', [], [qkv, keys, values, bias]);
 }
 
 /**

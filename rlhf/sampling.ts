@@ -207,7 +207,7 @@ function nativeDecoder(model: PolicyModel, prefill: SequenceBatch, maxNew: numbe
   const width = P + maxNew;
   const keyMask = cacheKeyMask(prefill, width);
   const session = new InferenceSession(model);
-  const decoder = new NativeDecoder(session, B);
+  const decoder = new NativeDecoder(session, B, width);
   return {
     prefill: () => decoder.prefill(prefill.inputIds, prefill.positions, P, attentionBias(prefill.attentionMask, B, P, 0)),
     step: (tokens, positions, t) => decoder.step(tokens, positions, t, stepBias(keyMask, B, width, t)),

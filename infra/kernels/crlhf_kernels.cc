@@ -20,6 +20,9 @@
 //   CrlhfGeluGrad(dy, x) -> dy·d/dx gelu(x)
 //   CrlhfAttentionSoftmax(scores[B,H,Tq,Tk], bias[B,1,Tq,Tk]; scale) -> softmax(scale·scores + bias)
 //   CrlhfSoftmaxGrad(p[..., T], dp; scale) -> scale·p·(dp − Σ p·dp)
+//   CrlhfDecodeAttention(qkv[B,3d], keys[B,H,C,hd], values, bias[B,L]) -> y[B,d]
+//     one decoding step: writes the new key/value into cache column L − 1 (in
+//     place) and attends over columns [0, L)
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -265,6 +268,62 @@ CRLHF_SIMD void softmax_grad(const float* p, const float* dp, float scale, int64
   }
 }
 
+CRLHF_SIMD float dot(const float* a, const float* b, int64_t n) {
+  const int64_t n8 = n & ~int64_t(7);
+  v8f acc{};
+  for (int64_t i = 0; i < n8; i += 8) acc += load(a + i) * load(b + i);
+  float s = hsum(acc);
+  for (int64_t i = n8; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// One decoding step's attention for every row and head: the new key and value
+// (from qkv) are written into cache column t = L − 1 in place, then
+// y = softmax(q·Kᵀ + bias)·V over columns [0, L). q comes pre-scaled by
+// 1/sqrt(hd) (the session folds the scale into its weights). `w` is scratch
+// for L weights.
+CRLHF_SIMD void decode_attention(const float* qkv, float* kc, float* vc, const float* bias, int64_t B, int64_t H,
+                                 int64_t C, int64_t hd, int64_t L, float* y, float* w) {
+  const int64_t d = H * hd, t = L - 1;
+  const int64_t L8 = L & ~int64_t(7), hd8 = hd & ~int64_t(7);
+  for (int64_t b = 0; b < B; ++b) {
+    const float* br = bias + b * L;
+    for (int64_t h = 0; h < H; ++h) {
+      const float* q = qkv + b * 3 * d + h * hd;
+      float* K = kc + (b * H + h) * C * hd;
+      float* V = vc + (b * H + h) * C * hd;
+      memcpy(K + t * hd, q + d, hd * sizeof(float));
+      memcpy(V + t * hd, q + 2 * d, hd * sizeof(float));
+      float mx = -INFINITY;
+      for (int64_t j = 0; j < L; ++j) {
+        const float z = dot(q, K + j * hd, hd) + br[j];
+        w[j] = z;
+        mx = z > mx ? z : mx;
+      }
+      v8f acc{};
+      for (int64_t j = 0; j < L8; j += 8) {
+        const v8f e = vexp(load(w + j) - mx);
+        store(w + j, e);
+        acc += e;
+      }
+      float sum = hsum(acc);
+      for (int64_t j = L8; j < L; ++j) {
+        w[j] = fexp(w[j] - mx);
+        sum += w[j];
+      }
+      const float inv = 1.0f / sum;
+      float* out = y + b * d + h * hd;
+      for (int64_t i = 0; i < hd; ++i) out[i] = 0;
+      for (int64_t j = 0; j < L; ++j) {
+        const float pj = w[j] * inv;
+        const float* vj = V + j * hd;
+        for (int64_t i = 0; i < hd8; i += 8) store(out + i, load(out + i) + pj * load(vj + i));
+        for (int64_t i = hd8; i < hd; ++i) out[i] += pj * vj[i];
+      }
+    }
+  }
+}
+
 // ------------------------------------------------------- TensorFlow glue
 
 // Inputs are fetched and released by one object so every return path frees them.
@@ -426,12 +485,31 @@ void computeSoftmaxGrad(void* state, TF_OpKernelContext* ctx) {
   if (ds) softmax_grad(io.data(0), io.data(1), *static_cast<float*>(state), cols == 0 ? 0 : io.count(0) / cols, cols, ds);
 }
 
+// Writes into its cache inputs: the decoder (rlhf/decode-native.ts) owns
+// those tensors alone, made for this by PadV2, and never shares them.
+void computeDecodeAttention(void*, TF_OpKernelContext* ctx) {
+  Io io(ctx, 4);
+  if (!io.floats()) return;
+  const bool shapes = io.rank(0) == 2 && io.rank(1) == 4 && sameShape(io, 1, 2) && io.rank(3) == 2;
+  const int64_t B = shapes ? io.dim(1, 0) : 0, H = shapes ? io.dim(1, 1) : 0, C = shapes ? io.dim(1, 2) : 0,
+                hd = shapes ? io.dim(1, 3) : 0, L = shapes ? io.dim(3, 1) : 0;
+  if (!shapes || io.dim(0, 0) != B || io.dim(0, 1) != 3 * H * hd || io.dim(3, 0) != B || L < 1 || L > C)
+    return (void)io.fail("CrlhfDecodeAttention: qkv must be [B,3·H·hd], the caches [B,H,C,hd] and bias [B,L] with 1 <= L <= C");
+  float* y = io.output(0, {B, H * hd});
+  if (!y) return;
+  std::vector<float> w(L);
+  decode_attention(io.data(0), static_cast<float*>(TF_TensorData(io.in(1))), static_cast<float*>(TF_TensorData(io.in(2))),
+                   io.data(3), B, H, C, hd, L, y, w.data());
+}
+
 struct OpSpec {
   const char* name;
   std::vector<const char*> inputs, outputs, attrs;
   void* (*create)(TF_OpKernelConstruction*);
   void (*compute)(void*, TF_OpKernelContext*);
   void (*destroy)(void*);
+  /** Writes into an input (TensorFlow must not merge or reorder calls). */
+  bool stateful = false;
 };
 
 // Registers each op and its CPU kernel once, when the addon is loaded. A
@@ -447,6 +525,7 @@ struct Registrar {
         {"CrlhfGeluGrad", {"dy: float", "x: float"}, {"dx: float"}, {}, nullptr, computeGeluGrad, nullptr},
         {"CrlhfAttentionSoftmax", {"scores: float", "bias: float"}, {"p: float"}, {"scale: float"}, readScale, computeAttentionSoftmax, deleteAttr},
         {"CrlhfSoftmaxGrad", {"p: float", "dp: float"}, {"ds: float"}, {"scale: float"}, readScale, computeSoftmaxGrad, deleteAttr},
+        {"CrlhfDecodeAttention", {"qkv: float", "keys: float", "values: float", "bias: float"}, {"y: float"}, {}, nullptr, computeDecodeAttention, nullptr, true},
     };
     TF_Status* status = TF_NewStatus();
     for (const OpSpec& op : specs) {
@@ -454,6 +533,7 @@ struct Registrar {
       for (const char* s : op.inputs) TF_OpDefinitionBuilderAddInput(def, s);
       for (const char* s : op.outputs) TF_OpDefinitionBuilderAddOutput(def, s);
       for (const char* s : op.attrs) TF_OpDefinitionBuilderAddAttr(def, s);
+      TF_OpDefinitionBuilderSetIsStateful(def, op.stateful);
       TF_RegisterOpDefinition(def, status);
       if (TF_GetCode(status) != TF_OK) continue;
       TF_KernelBuilder* kernel = TF_NewKernelBuilder(op.name, "CPU", op.create, op.compute, op.destroy);

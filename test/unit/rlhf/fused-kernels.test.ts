@@ -4,6 +4,8 @@
 // multiple of the kernels' 8 lanes (their scalar tails), more than the 64 rows
 // the LayerNorm gradient sums in float before adding in double, inputs large
 // enough to reach exp's clamps, and attention rows with every key masked.
+// The decoding step's attention writes its cache in place: checked against
+// the same products in tfjs, and end to end through generate.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
@@ -11,6 +13,10 @@ import { setup } from './helpers.js';
 import { Rng } from '../../../rlhf/rng.js';
 import { attentionWeights, gelu, GELU_A, GELU_C, layerNorm } from '../../../rlhf/ops.js';
 import * as native from '../../../rlhf/native.js';
+import { PolicyModel } from '../../../rlhf/model.js';
+import { buildBatch } from '../../../rlhf/batch.js';
+import { generate, sequenceLogprobs } from '../../../rlhf/sampling.js';
+import { randomizeWeights } from './model-helpers.js';
 
 await setup();
 
@@ -97,4 +103,66 @@ test('the fused kernels refuse inputs of the wrong shape with a message naming t
   assert.throws(() => native.fusedLayerNorm(tf.zeros([2, 4]), tf.ones([3]), tf.zeros([4]), 1e-5), /CrlhfLayerNorm: gamma and beta must have x's last dimension/);
   assert.throws(() => native.fusedGeluGrad(tf.zeros([2, 4]), tf.zeros([4, 2])), /CrlhfGeluGrad: dy and x must have one shape/);
   assert.throws(() => native.fusedGelu(tf.zeros([2], 'int32')), /float/);
+});
+
+test('decoding attention: the new key and value land in cache column L − 1, y = softmax(q·Kᵀ + bias)·V over columns < L', { skip }, () => {
+  const B = 2,
+    H = 3,
+    hd = 5,
+    C = 9,
+    d = H * hd;
+  for (const L of [1, 6, C]) {
+    const s = new native.RawScope();
+    try {
+      const qkv = rnd([B, 3 * d], `qkv${L}`);
+      const k0 = rnd([B, H, C, hd], `k${L}`);
+      const v0 = rnd([B, H, C, hd], `v${L}`);
+      const biasRows = Float32Array.from({ length: B * L }, (_, i) => (i === 1 || i === L + L - 1 ? -1e9 : 0));
+      const keys = s.upload([B, H, C, hd], k0.dataSync() as Float32Array);
+      const values = s.upload([B, H, C, hd], v0.dataSync() as Float32Array);
+      const y = s.read(native.decodeAttention(s, s.of(qkv), keys, values, s.upload([B, L], biasRows))).slice();
+      // Expected, in tfjs: the caches with column L − 1 replaced, then attention over the first L columns.
+      const heads = (from: number) => tf.reshape(tf.slice(qkv, [0, from], [B, d]), [B, H, 1, hd]);
+      const put = (cache: tf.Tensor, col: tf.Tensor) => tf.concat([tf.slice(cache, [0, 0, 0, 0], [B, H, L - 1, hd]), col, tf.slice(cache, [0, 0, L, 0], [B, H, C - L, hd])], 2);
+      const kExp = put(k0, heads(d));
+      const vExp = put(v0, heads(2 * d));
+      const bias = tf.reshape(tf.tensor(biasRows), [B, 1, 1, L]);
+      const scores = tf.add(tf.matMul(heads(0), tf.slice(kExp, [0, 0, 0, 0], [B, H, L, hd]), false, true), bias);
+      const yExp = tf.reshape(tf.matMul(tf.softmax(scores), tf.slice(vExp, [0, 0, 0, 0], [B, H, L, hd])), [B, d]);
+      assert.ok(relDiff(tf.tensor(y, [B, d]), yExp) < 1e-6, `y at L = ${L}`);
+      assert.ok(relDiff(tf.tensor(s.read(keys).slice(), [B, H, C, hd]), kExp) === 0, `keys at L = ${L}`);
+      assert.ok(relDiff(tf.tensor(s.read(values).slice(), [B, H, C, hd]), vExp) === 0, `values at L = ${L}`);
+    } finally {
+      s.dispose();
+    }
+  }
+  assert.throws(() => {
+    const s = new native.RawScope();
+    try {
+      native.decodeAttention(s, s.upload([1, 6], new Float32Array(6)), s.upload([1, 1, 3, 2], new Float32Array(6)), s.upload([1, 1, 3, 2], new Float32Array(6)), s.upload([1, 4], new Float32Array(4)));
+    } finally {
+      s.dispose();
+    }
+  }, /CrlhfDecodeAttention: .*1 <= L <= C/);
+});
+
+test('generate with the in-place cache (head size 12, no padded prompt) gives the log-probs of a full forward pass', { skip }, async () => {
+  const model = new PolicyModel({ vocabSize: 17, contextLength: 20, dModel: 24, nHeads: 2, nLayers: 2 }, new Rng(3));
+  randomizeWeights(model, new Rng('3:w'), 0.4);
+  try {
+    const prompts = [
+      [1, 5, 6, 7],
+      [1, 8, 3, 2],
+    ];
+    const gen = await generate(model, prompts, new Rng('fk'), { maxNewTokens: 9, eosId: -1 });
+    const full = await sequenceLogprobs(model, buildBatch(prompts, gen.responses, 20));
+    for (let i = 0; i < prompts.length; i++) {
+      const a = gen.logprobs[i]!,
+        e = full.logprobs[i]!;
+      assert.equal(a.length, 9);
+      for (let j = 0; j < a.length; j++) assert.ok(Math.abs(a[j]! - e[j]!) < 2e-5, `row ${i} token ${j}: ${a[j]} vs ${e[j]}`);
+    }
+  } finally {
+    model.dispose();
+  }
 });

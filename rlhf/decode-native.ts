@@ -66,6 +66,7 @@ export class NativeDecoder {
       ln: [T, attr.float('epsilon', this.w.config.layerNormEps)],
       pad: [T, i32('Tpaddings')],
       softmax1: [attr.float('scale', 1)],
+      norm: [attr.float('epsilon', this.w.config.layerNormEps)],
       mean: [T, i32('Tidx'), attr.bool('keep_dims', true)],
       concat2: [T, attr.int('N', 2), i32('Tidx')],
     };
@@ -152,17 +153,25 @@ export class NativeDecoder {
     }
   }
 
-  /** step with CrlhfDecodeAttention: the cache written in place, the attention one op per layer. */
+  /**
+   * step with the fused kernels: the attention one op per layer
+   * (CrlhfDecodeAttention, the cache written in place), and each residual add
+   * and the normalisation after it one op (CrlhfAddNormalize; _MklLayerNorm
+   * took ~50 µs for a few rows, most of it fixed cost).
+   */
   private fusedStep(s: native.RawScope, ids: Int32Array, positions: Int32Array, t: number, bias: Float32Array | null): Float32Array {
     const { B } = this;
     const biasId = s.upload([B, t + 1], bias ?? new Float32Array(B * (t + 1)));
-    const mkl = this.useMkl(B);
     let x = this.embed(s, s.upload([B], ids), s.upload([B], positions));
+    let xn = s.op1('CrlhfNormalize', this.a.norm, [x]);
     this.w.layers.forEach((w, l) => {
-      const qkv = this.linear(s, this.normalize(s, x, mkl), w.wqkv, w.bqkv);
-      x = this.block(s, w, x, native.decodeAttention(s, qkv, this.keys[l] as number, this.values[l] as number, biasId), mkl, B);
+      const qkv = this.linear(s, xn, w.wqkv, w.bqkv);
+      const att = native.decodeAttention(s, qkv, this.keys[l] as number, this.values[l] as number, biasId);
+      const [x1, x1n] = s.op('CrlhfAddNormalize', this.a.norm, [x, this.linear(s, att, w.wo, w.bo)], 2) as [number, number];
+      const h = this.geluLinear(s, x1n, w, B);
+      [x, xn] = s.op('CrlhfAddNormalize', this.a.norm, [x1, this.linear(s, h, w.wproj, w.bproj)], 2) as [number, number];
     });
-    return this.logits(s, x, mkl);
+    return s.read(this.linear(s, xn, this.w.wlogits, this.w.blogits)).slice();
   }
 
   /** The prompt's keys or values [B, H, P, hd] as the cache: as they are, or zero-padded to the full width for fusedStep. */

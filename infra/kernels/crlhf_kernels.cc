@@ -16,6 +16,8 @@
 // Ops (float32, row-major, the last axis is the row):
 //   CrlhfLayerNorm(x[..., d], gamma[d], beta[d]; epsilon) -> y, mean[rows], rstd[rows]
 //   CrlhfLayerNormGrad(dy, x, gamma, mean, rstd) -> dx, dgamma[d], dbeta[d]
+//   CrlhfNormalize(x[..., d]; epsilon) -> (x − mean)/sqrt(var + eps)   (no gain or bias)
+//   CrlhfAddNormalize(a, b; epsilon) -> a + b, normalize(a + b)
 //   CrlhfGelu(x) -> x·σ(2c(x + a·x³))           (GPT-2's tanh approximation)
 //   CrlhfGeluGrad(dy, x) -> dy·d/dx gelu(x)
 //   CrlhfAttentionSoftmax(scores[B,H,Tq,Tk], bias[B,1,Tq,Tk]; scale) -> softmax(scale·scores + bias)
@@ -147,6 +149,39 @@ CRLHF_SIMD void layer_norm(const float* x, const float* g, const float* b, float
     for (int64_t j = d8; j < d; ++j) yr[j] = (xr[j] - mean) * rstd * g[j] + b[j];
     mean_out[i] = mean;
     rstd_out[i] = rstd;
+  }
+}
+
+// (x − mean)/sqrt(var + eps) per row of x = a (+ b, written to sum when b is
+// given): the decoding pass's LayerNorm, whose gain and bias are folded
+// into the next product's weights, and the residual add before it.
+CRLHF_SIMD void normalize(const float* a, const float* b, float eps, int64_t rows, int64_t d, float* sum, float* y) {
+  const int64_t d8 = d & ~int64_t(7);
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* x = a + i * d;
+    if (b) {
+      const float* br = b + i * d;
+      float* sr = sum + i * d;
+      for (int64_t j = 0; j < d8; j += 8) store(sr + j, load(x + j) + load(br + j));
+      for (int64_t j = d8; j < d; ++j) sr[j] = x[j] + br[j];
+      x = sr;
+    }
+    float* yr = y + i * d;
+    v8f acc{};
+    for (int64_t j = 0; j < d8; j += 8) acc += load(x + j);
+    float s = hsum(acc);
+    for (int64_t j = d8; j < d; ++j) s += x[j];
+    const float mean = s / (float)d;
+    acc = v8f{};
+    for (int64_t j = 0; j < d8; j += 8) {
+      const v8f c = load(x + j) - mean;
+      acc += c * c;
+    }
+    float v = hsum(acc);
+    for (int64_t j = d8; j < d; ++j) v += (x[j] - mean) * (x[j] - mean);
+    const float rstd = 1.0f / sqrtf(v / (float)d + eps);
+    for (int64_t j = 0; j < d8; j += 8) store(yr + j, (load(x + j) - mean) * rstd);
+    for (int64_t j = d8; j < d; ++j) yr[j] = (x[j] - mean) * rstd;
   }
 }
 
@@ -429,6 +464,25 @@ void computeLayerNorm(void* state, TF_OpKernelContext* ctx) {
   layer_norm(io.data(0), io.data(1), io.data(2), *static_cast<float*>(state), rows, d, y, mean, rstd);
 }
 
+void computeNormalize(void* state, TF_OpKernelContext* ctx) {
+  Io io(ctx, 1);
+  if (!io.floats()) return;
+  if (io.rank(0) < 1) return (void)io.fail("CrlhfNormalize: x must have at least one dimension");
+  const int64_t d = io.last(0);
+  float* y = io.outputLike(0, 0);
+  if (y) normalize(io.data(0), nullptr, *static_cast<float*>(state), d == 0 ? 0 : io.count(0) / d, d, nullptr, y);
+}
+
+void computeAddNormalize(void* state, TF_OpKernelContext* ctx) {
+  Io io(ctx, 2);
+  if (!io.floats()) return;
+  if (io.rank(0) < 1 || !sameShape(io, 0, 1)) return (void)io.fail("CrlhfAddNormalize: a and b must have one shape");
+  const int64_t d = io.last(0);
+  float* sum = io.outputLike(0, 0);
+  float* y = sum ? io.outputLike(1, 0) : nullptr;
+  if (y) normalize(io.data(0), io.data(1), *static_cast<float*>(state), d == 0 ? 0 : io.count(0) / d, d, sum, y);
+}
+
 void computeLayerNormGrad(void*, TF_OpKernelContext* ctx) {
   Io io(ctx, 5);
   if (!io.floats()) return;
@@ -521,6 +575,8 @@ struct Registrar {
     const OpSpec specs[] = {
         {"CrlhfLayerNorm", {"x: float", "gamma: float", "beta: float"}, {"y: float", "mean: float", "rstd: float"}, {"epsilon: float"}, readEpsilon, computeLayerNorm, deleteAttr},
         {"CrlhfLayerNormGrad", {"dy: float", "x: float", "gamma: float", "mean: float", "rstd: float"}, {"dx: float", "dgamma: float", "dbeta: float"}, {}, nullptr, computeLayerNormGrad, nullptr},
+        {"CrlhfNormalize", {"x: float"}, {"y: float"}, {"epsilon: float"}, readEpsilon, computeNormalize, deleteAttr},
+        {"CrlhfAddNormalize", {"a: float", "b: float"}, {"sum: float", "y: float"}, {"epsilon: float"}, readEpsilon, computeAddNormalize, deleteAttr},
         {"CrlhfGelu", {"x: float"}, {"y: float"}, {}, nullptr, computeGelu, nullptr},
         {"CrlhfGeluGrad", {"dy: float", "x: float"}, {"dx: float"}, {}, nullptr, computeGeluGrad, nullptr},
         {"CrlhfAttentionSoftmax", {"scores: float", "bias: float"}, {"p: float"}, {"scale: float"}, readScale, computeAttentionSoftmax, deleteAttr},

@@ -19,8 +19,9 @@ export interface AdamWConfig {
   decays?: (name: string, v: tf.Variable) => boolean;
   /**
    * How the update runs (same numbers within float32 rounding):
-   * 'fused': TensorFlow's ResourceApplyAdam per parameter, one in-place pass
-   * (tensorflow backend only); 'chunked': tfjs ops on flat vectors of at most
+   * 'fused': one kernel per parameter, one pass (tensorflow backend only):
+   * CrlhfAdamW from infra/kernels where the addon has it, else TensorFlow's
+   * ResourceApplyAdam after the decay and clip multiplies; 'chunked': tfjs ops on flat vectors of at most
    * `chunkSize` elements, each chunk in its own tidy (any backend). Default
    * 'auto': fused where available.
    */
@@ -120,7 +121,8 @@ export class AdamW {
     const hyper = { beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay };
     const vars = indices.map((i) => this.vars[i] as tf.Variable);
     const decayed = indices.map((i) => this.decayed[i] as boolean);
-    return this.impl === 'fused' ? new FusedAdamW(vars, decayed, hyper) : new ChunkedAdamW(vars, decayed, hyper, this.chunkSize);
+    if (this.impl === 'chunked') return new ChunkedAdamW(vars, decayed, hyper, this.chunkSize);
+    return native.hasFusedKernels() ? new KernelAdamW(vars, decayed, hyper) : new FusedAdamW(vars, decayed, hyper);
   }
 
   /**
@@ -354,6 +356,74 @@ class FusedAdamW implements AdamWImpl {
 
   dispose(): void {
     for (const r of [...this.p, ...this.m, ...this.v]) r.dispose();
+  }
+}
+
+/**
+ * The whole AdamW update of a parameter in one kernel (CrlhfAdamW,
+ * infra/kernels): reads p, m, v and g once, writes the new p and the moments
+ * in place, with the decay and the clip coefficient folded in, where
+ * FusedAdamW makes up to four passes (decay, copy, clip, Adam). The moments
+ * are TensorFlow handles outside tfjs, held here alone, so writing them in
+ * place is safe; the new p is a fresh tensor, so every earlier view of the
+ * weights (inference sessions, replicas' stamps) sees a change.
+ */
+class KernelAdamW implements AdamWImpl {
+  private m: number[] = [];
+  private v: number[] = [];
+
+  constructor(
+    private readonly vars: tf.Variable[],
+    private readonly decayed: boolean[],
+    private readonly h: Hyper,
+  ) {
+    const zeros = vars.map((x) => new Float32Array(x.size));
+    this.write(zeros, zeros);
+  }
+
+  update(grads: tf.Tensor[], s: StepScalars): void {
+    const { beta1, beta2, eps, weightDecay: wd } = this.h;
+    // TensorFlow's Adam form (FusedAdamW): α = lr·sqrt(bc2)/bc1, ε̂ = ε·sqrt(bc2).
+    const rest = [(s.lr * Math.sqrt(s.bc2)) / s.bc1, 1 - beta1, 1 - beta2, eps * Math.sqrt(s.bc2)];
+    const hyper = { on: tf.tensor1d([1 - s.lr * wd, ...rest]), off: tf.tensor1d([1, ...rest]) };
+    const coef = s.coef ?? tf.scalar(1);
+    for (let i = 0; i < this.vars.length; i++) {
+      const variable = this.vars[i] as tf.Variable;
+      const h = this.decayed[i] && wd !== 0 ? hyper.on : hyper.off;
+      const p = native.run('CrlhfAdamW', [], [variable, { constId: this.m[i] as number }, { constId: this.v[i] as number }, grads[i] as tf.Tensor, coef, h]);
+      variable.assign(p);
+      p.dispose();
+    }
+    tf.dispose([hyper.on, hyper.off]);
+    if (coef !== s.coef) coef.dispose();
+  }
+
+  async read(): Promise<{ m: Float32Array[]; v: Float32Array[] }> {
+    const b = native.nodeBackend()?.binding;
+    if (!b) throw new Error('AdamW: the tensorflow backend is gone');
+    // Copies: the kernel writes these buffers in place.
+    const get = (id: number) => Float32Array.from(b.tensorDataSync(id) as Float32Array);
+    return { m: this.m.map(get), v: this.v.map(get) };
+  }
+
+  write(m: Float32Array[], v: Float32Array[]): void {
+    this.free();
+    const b = native.nodeBackend()?.binding;
+    if (!b) throw new Error('AdamW: the tensorflow backend is gone');
+    // The binding's tensors use the array's memory, which the kernel then
+    // writes: each gets a copy of its own, not the caller's array.
+    this.m = this.vars.map((x, i) => b.createTensor(x.shape, b.TF_FLOAT, Float32Array.from(m[i] as Float32Array)));
+    this.v = this.vars.map((x, i) => b.createTensor(x.shape, b.TF_FLOAT, Float32Array.from(v[i] as Float32Array)));
+  }
+
+  private free(): void {
+    for (const id of [...this.m, ...this.v]) native.freeRaw(id);
+    this.m = [];
+    this.v = [];
+  }
+
+  dispose(): void {
+    this.free();
   }
 }
 

@@ -22,6 +22,8 @@
 //   CrlhfGeluGrad(dy, x) -> dy·d/dx gelu(x)
 //   CrlhfAttentionSoftmax(scores[B,H,Tq,Tk], bias[B,1,Tq,Tk]; scale) -> softmax(scale·scores + bias)
 //   CrlhfSoftmaxGrad(p[..., T], dp; scale) -> scale·p·(dp − Σ p·dp)
+//   CrlhfAdamW(p, m, v, g, coef[], hyper[decay, α, 1−β1, 1−β2, ε̂]) -> p_new
+//     (m and v updated in place)
 //   CrlhfDecodeAttention(qkv[B,3d], keys[B,H,C,hd], values, bias[B,L]) -> y[B,d]
 //     one decoding step: writes the new key/value into cache column L − 1 (in
 //     place) and attends over columns [0, L)
@@ -120,6 +122,15 @@ CRLHF_INLINE v8f vgeluGrad(v8f dy, v8f x) {
   const v8f s = vsigmoid(x * (x2 * (2 * kGeluC * kGeluA) + 2 * kGeluC));
   return dy * (s + x * s * (1.0f - s) * (x2 * (6 * kGeluC * kGeluA) + 2 * kGeluC));
 }
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) CRLHF_INLINE v8f vsqrt(v8f x) { return __builtin_ia32_sqrtps256(x); }
+#else
+CRLHF_INLINE v8f vsqrt(v8f x) {
+  for (int k = 0; k < 8; ++k) x[k] = sqrtf(x[k]);
+  return x;
+}
+#endif
 
 // --------------------------------------------------------------- kernels
 //
@@ -359,6 +370,28 @@ CRLHF_SIMD void decode_attention(const float* qkv, float* kc, float* vc, const f
   }
 }
 
+// AdamW for one parameter in one pass, in TensorFlow's ApplyAdam form with
+// the decoupled decay first: g ← g·coef; m += (g − m)(1 − β1);
+// v += (g² − v)(1 − β2); p ← p·decay − α·m/(sqrt(v) + ε̂). m and v in place.
+CRLHF_SIMD void adamw(const float* p, float* m, float* v, const float* g, float coef, float decay, float alpha,
+                      float omb1, float omb2, float eps, int64_t n, float* out) {
+  const int64_t n8 = n & ~int64_t(7);
+  for (int64_t i = 0; i < n8; i += 8) {
+    const v8f gi = load(g + i) * coef;
+    const v8f mi = load(m + i) + (gi - load(m + i)) * omb1;
+    const v8f vi = load(v + i) + (gi * gi - load(v + i)) * omb2;
+    store(m + i, mi);
+    store(v + i, vi);
+    store(out + i, load(p + i) * decay - alpha * mi / (vsqrt(vi) + eps));
+  }
+  for (int64_t i = n8; i < n; ++i) {
+    const float gi = g[i] * coef;
+    m[i] += (gi - m[i]) * omb1;
+    v[i] += (gi * gi - v[i]) * omb2;
+    out[i] = p[i] * decay - alpha * m[i] / (sqrtf(v[i]) + eps);
+  }
+}
+
 // ------------------------------------------------------- TensorFlow glue
 
 // Inputs are fetched and released by one object so every return path frees them.
@@ -556,6 +589,19 @@ void computeDecodeAttention(void*, TF_OpKernelContext* ctx) {
                    io.data(3), B, H, C, hd, L, y, w.data());
 }
 
+// Writes into its moment inputs, which the optimizer (rlhf/optim.ts) owns alone.
+void computeAdamW(void*, TF_OpKernelContext* ctx) {
+  Io io(ctx, 6);
+  if (!io.floats()) return;
+  if (!sameShape(io, 0, 1) || !sameShape(io, 0, 2) || !sameShape(io, 0, 3) || io.count(4) != 1 || io.count(5) != 5)
+    return (void)io.fail("CrlhfAdamW: p, m, v and g must have one shape, coef one value and hyper five");
+  float* out = io.outputLike(0, 0);
+  if (!out) return;
+  const float* h = io.data(5);
+  adamw(io.data(0), static_cast<float*>(TF_TensorData(io.in(1))), static_cast<float*>(TF_TensorData(io.in(2))), io.data(3),
+        io.data(4)[0], h[0], h[1], h[2], h[3], h[4], io.count(0), out);
+}
+
 struct OpSpec {
   const char* name;
   std::vector<const char*> inputs, outputs, attrs;
@@ -581,6 +627,7 @@ struct Registrar {
         {"CrlhfGeluGrad", {"dy: float", "x: float"}, {"dx: float"}, {}, nullptr, computeGeluGrad, nullptr},
         {"CrlhfAttentionSoftmax", {"scores: float", "bias: float"}, {"p: float"}, {"scale: float"}, readScale, computeAttentionSoftmax, deleteAttr},
         {"CrlhfSoftmaxGrad", {"p: float", "dp: float"}, {"ds: float"}, {"scale: float"}, readScale, computeSoftmaxGrad, deleteAttr},
+        {"CrlhfAdamW", {"p: float", "m: float", "v: float", "g: float", "coef: float", "hyper: float"}, {"p_new: float"}, {}, nullptr, computeAdamW, nullptr, true},
         {"CrlhfDecodeAttention", {"qkv: float", "keys: float", "values: float", "bias: float"}, {"y: float"}, {}, nullptr, computeDecodeAttention, nullptr, true},
     };
     TF_Status* status = TF_NewStatus();

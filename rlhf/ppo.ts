@@ -30,7 +30,7 @@ import { policyLoss, valueLoss } from './losses.js';
 import { responseHidden, type PolicyModel, type ValueModel, type RewardModel } from './model.js';
 import { AdamW, namedGrads, type AdamWConfig } from './optim.js';
 import { runShards, shardRanges, shardRows, workerPool } from './parallel/pool.js';
-import { placeOptimizer, shardedStep } from './parallel/sharded.js';
+import { placeOptimizer, shardedStep, shareGrads } from './parallel/sharded.js';
 import type { JobResult } from './parallel/protocol.js';
 import { scoreIds } from './reward-model.js';
 import { Rng } from './rng.js';
@@ -478,7 +478,12 @@ export class PpoTrainer {
       (shard) => ({ kind: 'ppoGrads', policy: refs!.policy, value: refs!.value, ...part(shard), clip, withLogprobs }),
       (shard) => {
         const p = part(shard);
-        return ppoShardGrads(this.policy, this.value, p.batch, p.targets, p.share, clip, withLogprobs);
+        const g = ppoShardGrads(this.policy, this.value, p.batch, p.targets, p.share, clip, withLogprobs);
+        if (pool && replicas) {
+          shareGrads(pool, replicas.policy, this.policy, this.policyOptimizer, g.policyGrads);
+          shareGrads(pool, replicas.value, this.value, this.valueOptimizer, g.valueGrads);
+        }
+        return g;
       },
       disposeShard,
     );

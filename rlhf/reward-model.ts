@@ -8,7 +8,7 @@ import type { RewardModel } from './model.js';
 import { AdamW, namedGrads, type AdamWConfig } from './optim.js';
 import { lrAt, type LrSchedule } from './schedule.js';
 import { runShards, shardRanges, shardRows, workerPool } from './parallel/pool.js';
-import { placeOptimizer, shardedStep } from './parallel/sharded.js';
+import { placeOptimizer, shardedStep, shareGrads } from './parallel/sharded.js';
 import type { JobResult } from './parallel/protocol.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -135,7 +135,11 @@ export class RewardTrainer {
       pool,
       shards,
       (shard) => ({ kind: 'rewardGrads', id: replica!.id, version: replica!.version, batch: rows(shard), share: share(shard) }),
-      (shard) => rewardShardGrads(this.model, rows(shard), share(shard)),
+      (shard) => {
+        const g = rewardShardGrads(this.model, rows(shard), share(shard));
+        if (pool && replica) shareGrads(pool, replica, this.model, this.optimizer, g.grads);
+        return g;
+      },
       free,
     );
     let metrics: tf.Tensor;

@@ -8,7 +8,7 @@ import { targetLogprobs } from './ops.js';
 import { AdamW, namedGrads, type AdamWConfig } from './optim.js';
 import { lrAt, type LrSchedule } from './schedule.js';
 import { runShards, shardRanges, shardRows, workerPool, type WorkerPool } from './parallel/pool.js';
-import { shardOptimizer, shardedStep } from './parallel/sharded.js';
+import { shardOptimizer, shardedStep, shareGrads } from './parallel/sharded.js';
 import type { JobResult } from './parallel/protocol.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -118,7 +118,11 @@ export class SftTrainer {
       pool,
       shards,
       (shard) => ({ kind: 'sftGrads', id: replica.id, version: replica.version, batch: rows(shard), denominator }),
-      (shard) => namedGrads(() => sftLoss(this.model, rows(shard), denominator), this.model.params),
+      (shard) => {
+        const g = namedGrads(() => sftLoss(this.model, rows(shard), denominator), this.model.params);
+        shareGrads(pool, replica, this.model, this.optimizer, g.grads);
+        return g;
+      },
       (l) => tf.dispose([l.value, ...l.grads.values()]),
     );
     try {

@@ -26,6 +26,23 @@ interface Plan {
   bounds: number[];
   /** Each parameter's offset in the shared buffers. */
   offsets: number[];
+  /** The gradients shareGrads last wrote out (shardedStep then skips writing them). */
+  shared?: Map<string, tf.Tensor>;
+}
+
+/**
+ * Writes this rank's gradients of the other ranks' parts to its buffer, for
+ * them to sum: trainers call it as soon as this rank's gradients exist,
+ * while the workers still compute theirs (it would otherwise run in
+ * shardedStep with every worker waiting; the main thread usually finishes
+ * its shard first). Needs shardOptimizer's plan for `opt`.
+ */
+export function shareGrads(pool: WorkerPool, replica: Replica, model: AnyModel, opt: AdamW, local: Map<string, tf.Tensor>): void {
+  const plan = plans.get(opt);
+  if (!plan || plan.replica !== replica) throw new Error('shareGrads before shardOptimizer');
+  const [from, to] = [plan.bounds[0] as number, plan.bounds[1] as number];
+  writeGrads(model.params, plan.offsets, local, pool.mainGrads(replica), (i) => i < from || i >= to);
+  plan.shared = local;
 }
 
 const plans = new WeakMap<AdamW, Plan>();
@@ -114,8 +131,9 @@ export async function placeOptimizer(pool: WorkerPool | undefined, replica: Repl
 
 /**
  * The optimizer step after a data-parallel gradient pass in which ranks
- * [0, contributors) computed gradients (this thread's are `local`, the
- * workers' sit in their buffers or, for their own part, with them). Clips to
+ * [0, contributors) computed gradients (this thread's are `local`, written
+ * out here unless shareGrads did; the workers' sit in their buffers or, for
+ * their own part, with them). Clips to
  * `maxGradNorm` over every part; returns the pre-clip global norm. Leaves
  * every rank's replica at the new weights.
  */
@@ -135,8 +153,10 @@ export async function shardedStep(
   const [from, to] = [bounds[0] as number, bounds[1] as number];
   const mine = (i: number) => i >= from && i < to;
 
-  // This rank's gradients of the other ranks' parts, for them to sum.
-  writeGrads(model.params, offsets, local, pool.mainGrads(replica), (i) => !mine(i));
+  // This rank's gradients of the other ranks' parts, for them to sum (unless shareGrads wrote them).
+  const plan = plans.get(opt) as Plan;
+  if (plan.shared !== local) writeGrads(model.params, offsets, local, pool.mainGrads(replica), (i) => !mine(i));
+  plan.shared = undefined;
   const sums = Array.from({ length: workers }, (_, w) => pool.request(w, { kind: 'optimSum', id: replica.id, contributors }));
   const buffers = [pool.mainGrads(replica), ...replica.grads];
   const { summed, sumSquares } = sumPart(model.params, offsets, [from, to], 0, local, buffers, contributors);

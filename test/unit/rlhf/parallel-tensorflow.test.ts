@@ -8,7 +8,7 @@ import { parallelSuite } from './parallel-suite.js';
 
 const info = await initBackend('tensorflow');
 
-test('tensorflow starts with one data-parallel rank per core, each on one intra-op thread', { skip: (info.gpu || process.env.CRLHF_THREADS !== undefined) && 'GPU or CRLHF_THREADS set' }, () => {
+test('tensorflow starts with one data-parallel rank per core, each on one intra-op thread', { skip: info.name !== 'tensorflow' ? `backend ${info.name} (CRLHF_BACKEND)` : (info.gpu || process.env.CRLHF_THREADS !== undefined) && 'GPU or CRLHF_THREADS set' }, () => {
   assert.equal(info.threads, availableParallelism());
   if (info.threads > 1) {
     assert.equal(process.env.TF_NUM_INTRAOP_THREADS, '1');

@@ -19,7 +19,7 @@ TFJS_NODE_VERSION=4.22.0
 # Bump when patch_binding changes: the cached addon is keyed by it and by the
 # fused kernels' source (infra/kernels/crlhf_kernels.cc).
 KERNELS_SRC="$REPO_ROOT/infra/kernels/crlhf_kernels.cc"
-BINDING_PATCH=p2-$(sha256sum "$KERNELS_SRC" | cut -c1-12)
+BINDING_PATCH=p3-$(sha256sum "$KERNELS_SRC" | cut -c1-12)
 
 # What the steps below work on (tensorflow-gpu.sh sets its own).
 TF_DIR="$CRLHF_CACHE_DIR/tensorflow-$TF_VERSION"
@@ -175,6 +175,80 @@ open(path, 'w').write(src.replace(old, old + ",\n      'binding/crlhf_kernels.cc
 PY
 }
 
+# tensorDataInto(id, typedArray): a tensor's values copied straight into a
+# typed array (a SharedArrayBuffer view included), where tensorDataSync makes
+# a fresh ArrayBuffer that the caller then copies again. The data-parallel
+# ranks (rlhf/parallel/buffers.ts) write weights and gradients with it.
+patch_data_into() {
+  python3 - "$PKG_DIR/binding" <<'PY'
+import sys, os
+d = sys.argv[1]
+marker = '// crlhf: tensorDataInto'
+# Each edit is applied once: its new text is already there when it has been.
+def edit(name, old, new):
+    path = os.path.join(d, name)
+    src = open(path).read()
+    if new in src:
+        return
+    if old not in src:
+        sys.exit(f'{name} does not have the expected text; cannot add tensorDataInto')
+    open(path, 'w').write(src.replace(old, new, 1))
+edit('tfjs_backend.h', '  napi_value GetTensorData(napi_env env, napi_value tensor_id_value);\n',
+     '  napi_value GetTensorData(napi_env env, napi_value tensor_id_value);\n'
+     '  ' + marker + '\n'
+     '  napi_value TensorDataInto(napi_env env, napi_value tensor_id_value, napi_value array_value);\n')
+edit('tfjs_backend.cc', '}  // namespace tfnodejs', marker + """
+napi_value TFJSBackend::TensorDataInto(napi_env env, napi_value tensor_id_value, napi_value array_value) {
+  int32_t tensor_id;
+  ENSURE_NAPI_OK_RETVAL(env, napi_get_value_int32(env, tensor_id_value, &tensor_id), nullptr);
+  auto tensor_entry = tfe_handle_map_.find(tensor_id);
+  if (tensor_entry == tfe_handle_map_.end()) {
+    NAPI_THROW_ERROR(env, "tensorDataInto called on a Tensor not referenced (tensor_id: %d)", tensor_id);
+    return nullptr;
+  }
+  napi_typedarray_type array_type;
+  size_t array_length;
+  void *array_data;
+  ENSURE_NAPI_OK_RETVAL(env, napi_get_typedarray_info(env, array_value, &array_type, &array_length, &array_data, nullptr, nullptr), nullptr);
+  size_t width = array_type == napi_float32_array || array_type == napi_int32_array ? 4 : array_type == napi_uint8_array ? 1 : 0;
+  TF_AutoStatus tf_status;
+  TF_AutoTensor tensor(TFE_TensorHandleResolve(tensor_entry->second, tf_status.status));
+  ENSURE_TF_OK_RETVAL(env, tf_status, nullptr);
+  size_t byte_length = TF_TensorByteSize(tensor.tensor);
+  if (width == 0 || array_length * width != byte_length) {
+    NAPI_THROW_ERROR(env, "tensorDataInto: the typed array holds %zu bytes, the tensor %zu", array_length * width, byte_length);
+    return nullptr;
+  }
+  memcpy(array_data, TF_TensorData(tensor.tensor), byte_length);
+  napi_value undefined;
+  ENSURE_NAPI_OK_RETVAL(env, napi_get_undefined(env, &undefined), nullptr);
+  return undefined;
+}
+
+}  // namespace tfnodejs""")
+edit('tfjs_binding.cc', 'static napi_value ExecuteOp(napi_env env, napi_callback_info info) {', marker + """
+static napi_value TensorDataInto(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value args[2];
+  napi_value js_this;
+  ENSURE_NAPI_OK_RETVAL(env, napi_get_cb_info(env, info, &argc, args, &js_this, nullptr), nullptr);
+  if (argc < 2) {
+    NAPI_THROW_ERROR(env, "tensorDataInto(id, typedArray) takes 2 args, got %zu", argc);
+    return nullptr;
+  }
+  ENSURE_VALUE_IS_NUMBER_RETVAL(env, args[0], nullptr);
+  TFJSBackend *const backend = GetTFJSBackend(env);
+  if (!backend) return nullptr;
+  return backend->TensorDataInto(env, args[0], args[1]);
+}
+
+static napi_value ExecuteOp(napi_env env, napi_callback_info info) {""")
+edit('tfjs_binding.cc', '      {"tensorDataSync", nullptr, TensorDataSync, nullptr, nullptr, nullptr,\n       napi_default, nullptr},',
+     '      {"tensorDataSync", nullptr, TensorDataSync, nullptr, nullptr, nullptr,\n       napi_default, nullptr},\n'
+     '      {"tensorDataInto", nullptr, TensorDataInto, nullptr, nullptr, nullptr,\n       napi_default, nullptr},')
+PY
+}
+
 loads() {
   (cd "$REPO_ROOT" && PKG_DIR="$PKG_DIR" node -e '
     const tf = require(process.env.PKG_DIR);
@@ -184,7 +258,7 @@ loads() {
 }
 
 # The addon takes string-list attributes (patch_binding): one fused matmul runs;
-# and it has the fused kernels (add_kernels): gelu(1) = 0.8412.
+# it has the fused kernels (add_kernels): gelu(1) = 0.8412; and tensorDataInto (patch_data_into).
 patched() {
   (cd "$REPO_ROOT" && PKG_DIR="$PKG_DIR" node -e '
     const tf = require(process.env.PKG_DIR);
@@ -196,6 +270,9 @@ patched() {
     if (y.dataSync()[0] !== 3) process.exit(4);
     const g = be.executeSingleOutput("CrlhfGelu", [], [tf.ones([1])]).dataSync()[0];
     if (Math.abs(g - 0.8411920) > 1e-6) process.exit(5);
+    const into = new Float32Array(2);
+    b.tensorDataInto(be.getInputTensorIds([tf.tensor1d([5, 6])])[0], into);
+    if (into[1] !== 6) process.exit(6);
   ' >/dev/null 2>&1)
 }
 
@@ -209,6 +286,7 @@ build_addon() {
     log "cached addon does not load; rebuilding"
   fi
   patch_binding || return 1
+  patch_data_into || return 1
   add_kernels || return 1
   log "building the addon in $PKG_DIR from source against $TF_DIR (about 15 s)"
   # node-gyp would download Node's headers; the ones installed with node are used instead.

@@ -25,6 +25,8 @@ interface Binding {
   executeOp(name: string, attrs: OpAttr[], inputIds: number[], numOutputs: number): { id: number; shape: number[]; dtype: number }[];
   deleteTensor(id: number): void;
   tensorDataSync(id: number): Float32Array | Int32Array | Uint8Array;
+  /** infra/tensorflow.sh's patch: the values copied into `into` (same byte size), which may view a SharedArrayBuffer. */
+  tensorDataInto?(id: number, into: Float32Array | Int32Array | Uint8Array): void;
   TF_ATTR_STRING: number;
   TF_ATTR_INT: number;
   TF_ATTR_FLOAT: number;
@@ -114,6 +116,18 @@ function inputIds(b: NodeBackend, inputs: Input[]): number[] {
     ids[i] = 'constId' in x ? x.constId : (b.getInputTensorIds([x])[0] as number);
   }
   return ids;
+}
+
+/**
+ * `t`'s values into `dst` (same length), on tfjs-node with one copy
+ * (the binding's tensorDataInto), elsewhere through dataSync. For the
+ * data-parallel buffers, where dataSync's fresh array then copied again
+ * was ~20 ms of a large step's optimizer tail per rank.
+ */
+export function readInto(t: tf.Tensor, dst: Float32Array): void {
+  const b = nodeBackend();
+  if (b?.binding.tensorDataInto) b.binding.tensorDataInto(b.getInputTensorIds([t])[0] as number, dst);
+  else dst.set(t.dataSync() as Float32Array);
 }
 
 /** Runs one TensorFlow op with one output (what tfjs-node's executeSingleOutput does, constants allowed). */

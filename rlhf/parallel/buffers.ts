@@ -5,6 +5,7 @@
 // layout through these.
 import * as tf from '@tensorflow/tfjs';
 import { sumOfSquares } from '../optim.js';
+import { readInto } from '../native.js';
 
 type Params = Map<string, tf.Variable>;
 
@@ -22,7 +23,7 @@ export function paramOffsets(params: Params): number[] {
 /** The parameters with `pick(i)` written into `buf`. */
 export function writeWeights(params: Params, offsets: readonly number[], buf: Float32Array, pick: (i: number) => boolean = () => true): void {
   [...params.values()].forEach((v, i) => {
-    if (pick(i)) buf.set(v.dataSync() as Float32Array, offsets[i]);
+    if (pick(i)) readInto(v, buf.subarray(offsets[i], (offsets[i] as number) + v.size));
   });
 }
 
@@ -43,7 +44,7 @@ export function writeGrads(params: Params, offsets: readonly number[], grads: Ma
     if (!pick(i)) return;
     const o = offsets[i] as number;
     const g = grads.get(name);
-    if (g) buf.set(g.dataSync() as Float32Array, o);
+    if (g) readInto(g, buf.subarray(o, o + v.size));
     else buf.fill(0, o, o + v.size);
   });
 }

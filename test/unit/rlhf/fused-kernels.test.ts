@@ -166,3 +166,14 @@ test('generate with the in-place cache (head size 12, no padded prompt) gives th
     model.dispose();
   }
 });
+
+test('readInto copies a tensor into a SharedArrayBuffer view at an offset in one call (tensorDataInto, patched into the addon), and refuses a size mismatch', { skip: tf.getBackend() !== 'tensorflow' ? 'tensorflow backend only' : false }, () => {
+  const binding = native.nodeBackend()!.binding;
+  if (process.arch === 'x64') assert.equal(typeof binding.tensorDataInto, 'function', 'infra/tensorflow.sh patches the binding');
+  const shared = new Float32Array(new SharedArrayBuffer(4 * 10));
+  const t = tf.tensor2d([1.5, -2, 3, 4.25, 5, 6], [2, 3]);
+  native.readInto(t, shared.subarray(3, 9));
+  assert.deepEqual(Array.from(shared), [0, 0, 0, 1.5, -2, 3, 4.25, 5, 6, 0]);
+  if (binding.tensorDataInto) assert.throws(() => native.readInto(t, shared.subarray(0, 5)), /tensorDataInto: the typed array holds 20 bytes, the tensor 24/);
+  t.dispose();
+});

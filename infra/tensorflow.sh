@@ -16,7 +16,7 @@ TF_WHEEL="tensorflow_cpu-${TF_VERSION}-cp311-cp311-manylinux_2_27_x86_64.whl"
 TF_WHEEL_SHA256=2b847d217b02ee7731ed91431daf3250daa0196c3c94614d23be27232e6e5b6c
 TFJS_NODE_VERSION=4.22.0
 
-# Bump when patch_binding changes: the cached addon is keyed by it and by the
+# Bump when patch_binding or patch_data_into changes: the cached addon is keyed by it and by the
 # fused kernels' source (infra/kernels/crlhf_kernels.cc).
 KERNELS_SRC="$REPO_ROOT/infra/kernels/crlhf_kernels.cc"
 BINDING_PATCH=p3-$(sha256sum "$KERNELS_SRC" | cut -c1-12)

@@ -137,25 +137,33 @@ CRLHF_INLINE v8f vsqrt(v8f x) {
 // Loops run eight columns at a time, then the tail one at a time with the
 // same formulas.
 
+// A row's mean and 1/sqrt(var + eps), in two passes (mean first, as tf.moments).
+CRLHF_INLINE void row_stats(const float* x, int64_t d, float eps, float* mean_out, float* rstd_out) {
+  const int64_t d8 = d & ~int64_t(7);
+  v8f acc{};
+  for (int64_t j = 0; j < d8; j += 8) acc += load(x + j);
+  float s = hsum(acc);
+  for (int64_t j = d8; j < d; ++j) s += x[j];
+  const float mean = s / (float)d;
+  acc = v8f{};
+  for (int64_t j = 0; j < d8; j += 8) {
+    const v8f c = load(x + j) - mean;
+    acc += c * c;
+  }
+  float v = hsum(acc);
+  for (int64_t j = d8; j < d; ++j) v += (x[j] - mean) * (x[j] - mean);
+  *mean_out = mean;
+  *rstd_out = 1.0f / sqrtf(v / (float)d + eps);
+}
+
 CRLHF_SIMD void layer_norm(const float* x, const float* g, const float* b, float eps, int64_t rows, int64_t d,
                              float* y, float* mean_out, float* rstd_out) {
   const int64_t d8 = d & ~int64_t(7);
   for (int64_t i = 0; i < rows; ++i) {
     const float* xr = x + i * d;
     float* yr = y + i * d;
-    v8f acc{};
-    for (int64_t j = 0; j < d8; j += 8) acc += load(xr + j);
-    float s = hsum(acc);
-    for (int64_t j = d8; j < d; ++j) s += xr[j];
-    const float mean = s / (float)d;
-    acc = v8f{};
-    for (int64_t j = 0; j < d8; j += 8) {
-      const v8f c = load(xr + j) - mean;
-      acc += c * c;
-    }
-    float v = hsum(acc);
-    for (int64_t j = d8; j < d; ++j) v += (xr[j] - mean) * (xr[j] - mean);
-    const float rstd = 1.0f / sqrtf(v / (float)d + eps);
+    float mean, rstd;
+    row_stats(xr, d, eps, &mean, &rstd);
     for (int64_t j = 0; j < d8; j += 8) store(yr + j, (load(xr + j) - mean) * rstd * load(g + j) + load(b + j));
     for (int64_t j = d8; j < d; ++j) yr[j] = (xr[j] - mean) * rstd * g[j] + b[j];
     mean_out[i] = mean;
@@ -178,19 +186,8 @@ CRLHF_SIMD void normalize(const float* a, const float* b, float eps, int64_t row
       x = sr;
     }
     float* yr = y + i * d;
-    v8f acc{};
-    for (int64_t j = 0; j < d8; j += 8) acc += load(x + j);
-    float s = hsum(acc);
-    for (int64_t j = d8; j < d; ++j) s += x[j];
-    const float mean = s / (float)d;
-    acc = v8f{};
-    for (int64_t j = 0; j < d8; j += 8) {
-      const v8f c = load(x + j) - mean;
-      acc += c * c;
-    }
-    float v = hsum(acc);
-    for (int64_t j = d8; j < d; ++j) v += (x[j] - mean) * (x[j] - mean);
-    const float rstd = 1.0f / sqrtf(v / (float)d + eps);
+    float mean, rstd;
+    row_stats(x, d, eps, &mean, &rstd);
     for (int64_t j = 0; j < d8; j += 8) store(yr + j, (load(x + j) - mean) * rstd);
     for (int64_t j = d8; j < d; ++j) yr[j] = (x[j] - mean) * rstd;
   }
@@ -256,6 +253,35 @@ CRLHF_SIMD void gelu_grad(const float* dy, const float* x, int64_t n, float* dx)
   for (int64_t i = n8; i < n; ++i) dx[i] = vgeluGrad(splat(dy[i]), splat(x[i]))[0];
 }
 
+// z ← exp(z − mx) / Σ exp(z − mx) over a row of n values (mx its maximum).
+CRLHF_INLINE void exp_normalize(float* z, int64_t n, float mx) {
+  const int64_t n8 = n & ~int64_t(7);
+  v8f acc{};
+  for (int64_t j = 0; j < n8; j += 8) {
+    const v8f e = vexp(load(z + j) - mx);
+    store(z + j, e);
+    acc += e;
+  }
+  float sum = hsum(acc);
+  for (int64_t j = n8; j < n; ++j) {
+    const float e = fexp(z[j] - mx);
+    z[j] = e;
+    sum += e;
+  }
+  const float inv = 1.0f / sum;
+  for (int64_t j = 0; j < n8; j += 8) store(z + j, load(z + j) * inv);
+  for (int64_t j = n8; j < n; ++j) z[j] *= inv;
+}
+
+CRLHF_INLINE float dot(const float* a, const float* b, int64_t n) {
+  const int64_t n8 = n & ~int64_t(7);
+  v8f acc{};
+  for (int64_t i = 0; i < n8; i += 8) acc += load(a + i) * load(b + i);
+  float s = hsum(acc);
+  for (int64_t i = n8; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
 // Rows of `cols` scores; row r of head h of batch b uses bias row (b, r).
 CRLHF_SIMD void attention_softmax(const float* s, const float* bias, float scale, int64_t batch, int64_t heads,
                                     int64_t rows, int64_t cols, float* p) {
@@ -279,21 +305,7 @@ CRLHF_SIMD void attention_softmax(const float* s, const float* bias, float scale
           pr[j] = z;
           mx = z > mx ? z : mx;
         }
-        v8f acc{};
-        for (int64_t j = 0; j < c8; j += 8) {
-          const v8f e = vexp(load(pr + j) - mx);
-          store(pr + j, e);
-          acc += e;
-        }
-        float sum = hsum(acc);
-        for (int64_t j = c8; j < cols; ++j) {
-          const float e = fexp(pr[j] - mx);
-          pr[j] = e;
-          sum += e;
-        }
-        const float inv = 1.0f / sum;
-        for (int64_t j = 0; j < c8; j += 8) store(pr + j, load(pr + j) * inv);
-        for (int64_t j = c8; j < cols; ++j) pr[j] *= inv;
+        exp_normalize(pr, cols, mx);
       }
     }
   }
@@ -305,22 +317,10 @@ CRLHF_SIMD void softmax_grad(const float* p, const float* dp, float scale, int64
     const float* pr = p + i * cols;
     const float* dpr = dp + i * cols;
     float* dsr = ds + i * cols;
-    v8f acc{};
-    for (int64_t j = 0; j < c8; j += 8) acc += load(pr + j) * load(dpr + j);
-    float dot = hsum(acc);
-    for (int64_t j = c8; j < cols; ++j) dot += pr[j] * dpr[j];
-    for (int64_t j = 0; j < c8; j += 8) store(dsr + j, scale * load(pr + j) * (load(dpr + j) - dot));
-    for (int64_t j = c8; j < cols; ++j) dsr[j] = scale * pr[j] * (dpr[j] - dot);
+    const float pd = dot(pr, dpr, cols);
+    for (int64_t j = 0; j < c8; j += 8) store(dsr + j, scale * load(pr + j) * (load(dpr + j) - pd));
+    for (int64_t j = c8; j < cols; ++j) dsr[j] = scale * pr[j] * (dpr[j] - pd);
   }
-}
-
-CRLHF_SIMD float dot(const float* a, const float* b, int64_t n) {
-  const int64_t n8 = n & ~int64_t(7);
-  v8f acc{};
-  for (int64_t i = 0; i < n8; i += 8) acc += load(a + i) * load(b + i);
-  float s = hsum(acc);
-  for (int64_t i = n8; i < n; ++i) s += a[i] * b[i];
-  return s;
 }
 
 // One decoding step's attention for every row and head: the new key and value
@@ -331,7 +331,7 @@ CRLHF_SIMD float dot(const float* a, const float* b, int64_t n) {
 CRLHF_SIMD void decode_attention(const float* qkv, float* kc, float* vc, const float* bias, int64_t B, int64_t H,
                                  int64_t C, int64_t hd, int64_t L, float* y, float* w) {
   const int64_t d = H * hd, t = L - 1;
-  const int64_t L8 = L & ~int64_t(7), hd8 = hd & ~int64_t(7);
+  const int64_t hd8 = hd & ~int64_t(7);
   for (int64_t b = 0; b < B; ++b) {
     const float* br = bias + b * L;
     for (int64_t h = 0; h < H; ++h) {
@@ -346,22 +346,11 @@ CRLHF_SIMD void decode_attention(const float* qkv, float* kc, float* vc, const f
         w[j] = z;
         mx = z > mx ? z : mx;
       }
-      v8f acc{};
-      for (int64_t j = 0; j < L8; j += 8) {
-        const v8f e = vexp(load(w + j) - mx);
-        store(w + j, e);
-        acc += e;
-      }
-      float sum = hsum(acc);
-      for (int64_t j = L8; j < L; ++j) {
-        w[j] = fexp(w[j] - mx);
-        sum += w[j];
-      }
-      const float inv = 1.0f / sum;
+      exp_normalize(w, L, mx);
       float* out = y + b * d + h * hd;
       for (int64_t i = 0; i < hd; ++i) out[i] = 0;
       for (int64_t j = 0; j < L; ++j) {
-        const float pj = w[j] * inv;
+        const float pj = w[j];
         const float* vj = V + j * hd;
         for (int64_t i = 0; i < hd8; i += 8) store(out + i, load(out + i) + pj * load(vj + i));
         for (int64_t i = hd8; i < hd; ++i) out[i] += pj * vj[i];

@@ -48,9 +48,9 @@ export class NativeDecoder {
   constructor(
     session: InferenceSession,
     private readonly B: number,
-    width?: number,
+    width: number,
   ) {
-    this.width = width !== undefined && native.hasFusedKernels() ? width : undefined;
+    this.width = native.hasFusedKernels() ? width : undefined;
     this.w = session.weights();
     const { attr } = native;
     const T = attr.float32();
@@ -121,10 +121,10 @@ export class NativeDecoder {
   step(ids: Int32Array, positions: Int32Array, t: number, bias: Float32Array | null): Float32Array {
     const s = new native.RawScope();
     try {
+      if (this.width !== undefined) return this.fusedStep(s, ids, positions, t, bias);
       const { B } = this;
       const { nHeads: H, dModel: d } = this.w.config;
       const hd = d / H;
-      if (this.width !== undefined) return this.fusedStep(s, ids, positions, t, bias);
       const biasId = bias && s.upload([B, 1, 1, t + 1], bias);
       const mkl = this.useMkl(B);
       // One query row per head: Eigen's kernels (native.ts).

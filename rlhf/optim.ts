@@ -369,6 +369,8 @@ class FusedAdamW implements AdamWImpl {
  * weights (inference sessions, replicas' stamps) sees a change.
  */
 class KernelAdamW implements AdamWImpl {
+  /** Holds the moment handles (m, v); replaced by write, freed by dispose. */
+  private scope: native.RawScope | undefined;
   private m: number[] = [];
   private v: number[] = [];
 
@@ -399,31 +401,25 @@ class KernelAdamW implements AdamWImpl {
   }
 
   async read(): Promise<{ m: Float32Array[]; v: Float32Array[] }> {
-    const b = native.nodeBackend()?.binding;
-    if (!b) throw new Error('AdamW: the tensorflow backend is gone');
-    // Copies: the kernel writes these buffers in place.
-    const get = (id: number) => Float32Array.from(b.tensorDataSync(id) as Float32Array);
-    return { m: this.m.map(get), v: this.v.map(get) };
+    const scope = this.scope as native.RawScope;
+    // RawScope.read is a copy (the binding's tensorDataSync), safe from the kernel's in-place writes.
+    return { m: this.m.map((id) => scope.read(id)), v: this.v.map((id) => scope.read(id)) };
   }
 
   write(m: Float32Array[], v: Float32Array[]): void {
-    this.free();
-    const b = native.nodeBackend()?.binding;
-    if (!b) throw new Error('AdamW: the tensorflow backend is gone');
-    // The binding's tensors use the array's memory, which the kernel then
+    this.scope?.dispose();
+    const scope = (this.scope = new native.RawScope());
+    // The binding's tensors may use the array's memory, which the kernel then
     // writes: each gets a copy of its own, not the caller's array.
-    this.m = this.vars.map((x, i) => b.createTensor(x.shape, b.TF_FLOAT, Float32Array.from(m[i] as Float32Array)));
-    this.v = this.vars.map((x, i) => b.createTensor(x.shape, b.TF_FLOAT, Float32Array.from(v[i] as Float32Array)));
-  }
-
-  private free(): void {
-    for (const id of [...this.m, ...this.v]) native.freeRaw(id);
-    this.m = [];
-    this.v = [];
+    this.m = this.vars.map((x, i) => scope.upload(x.shape, Float32Array.from(m[i] as Float32Array)));
+    this.v = this.vars.map((x, i) => scope.upload(x.shape, Float32Array.from(v[i] as Float32Array)));
   }
 
   dispose(): void {
-    this.free();
+    this.scope?.dispose();
+    this.scope = undefined;
+    this.m = [];
+    this.v = [];
   }
 }
 

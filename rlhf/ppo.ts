@@ -30,7 +30,7 @@ import { policyLoss, valueLoss } from './losses.js';
 import { responseHidden, type PolicyModel, type ValueModel, type RewardModel } from './model.js';
 import { AdamW, namedGrads, type AdamWConfig } from './optim.js';
 import { runShards, shardRanges, shardRows, workerPool } from './parallel/pool.js';
-import { placeOptimizer, shardedStep, shareGrads } from './parallel/sharded.js';
+import { optimizerStep, placeOptimizer, shareGrads } from './parallel/sharded.js';
 import type { JobResult } from './parallel/protocol.js';
 import { scoreIds } from './reward-model.js';
 import { Rng } from './rng.js';
@@ -487,23 +487,19 @@ export class PpoTrainer {
       },
       disposeShard,
     );
+    const norms: tf.Scalar[] = [];
     try {
-      const norms =
-        pool && replicas
-          ? [
-              await shardedStep(pool, replicas.policy, this.policy, this.policyOptimizer, local.policyGrads, shards.length, opt.policy, opt.maxNorm),
-              await shardedStep(pool, replicas.value, this.value, this.valueOptimizer, local.valueGrads, shards.length, opt.value, opt.maxNorm),
-            ]
-          : undefined;
+      norms.push(await optimizerStep(pool, replicas?.policy, this.policy, this.policyOptimizer, local.policyGrads, shards.length, opt.policy, opt.maxNorm));
+      norms.push(await optimizerStep(pool, replicas?.value, this.value, this.valueOptimizer, local.valueGrads, shards.length, opt.value, opt.maxNorm));
+      const [pNorm, vNorm] = norms as [tf.Scalar, tf.Scalar];
       return tf.tidy(() => {
-        const pNorm = norms ? tf.scalar(norms[0] as number) : this.policyOptimizer.apply(local.policyGrads, opt.policy, { maxGradNorm: opt.maxNorm });
-        const vNorm = norms ? tf.scalar(norms[1] as number) : this.valueOptimizer.apply(local.valueGrads, opt.value, { maxGradNorm: opt.maxNorm });
         let stats: tf.Tensor = local.stats;
         for (const r of results) stats = tf.add(stats, tf.tensor1d(r.stats));
         const logprobs = withLogprobs ? [local.logprobs as tf.Tensor, ...results.map((r) => tf.tensor1d(r.logprobs as Float32Array))] : [];
         return tf.concat([stats, tf.stack([pNorm, vNorm]), ...logprobs]) as tf.Tensor1D;
       });
     } finally {
+      tf.dispose(norms);
       disposeShard(local);
     }
   }

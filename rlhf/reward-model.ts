@@ -8,7 +8,7 @@ import type { RewardModel } from './model.js';
 import { AdamW, namedGrads, type AdamWConfig } from './optim.js';
 import { lrAt, type LrSchedule } from './schedule.js';
 import { runShards, shardRanges, shardRows, workerPool } from './parallel/pool.js';
-import { placeOptimizer, shardedStep, shareGrads } from './parallel/sharded.js';
+import { optimizerStep, placeOptimizer, shareGrads } from './parallel/sharded.js';
 import type { JobResult } from './parallel/protocol.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -143,16 +143,17 @@ export class RewardTrainer {
       free,
     );
     let metrics: tf.Tensor;
+    let norm: tf.Scalar | undefined;
     try {
-      const maxGradNorm = this.config.maxGradNorm ?? 1.0;
-      const sharded = pool && replica ? await shardedStep(pool, replica, this.model, this.optimizer, local.grads, shards.length, lr, maxGradNorm) : undefined;
+      norm = await optimizerStep(pool, replica, this.model, this.optimizer, local.grads, shards.length, lr, this.config.maxGradNorm ?? 1.0);
+      const n = norm;
       metrics = tf.tidy(() => {
-        const norm = sharded === undefined ? this.optimizer.apply(local.grads, lr, { maxGradNorm }) : tf.scalar(sharded);
         let stats: tf.Tensor = local.stats;
         for (const r of results) stats = tf.add(stats, tf.tensor1d(r.stats));
-        return tf.concat([stats, tf.reshape(norm, [1])]);
+        return tf.concat([stats, tf.reshape(n, [1])]);
       });
     } finally {
+      norm?.dispose();
       free(local);
     }
     const [loss, accuracy, margin, gradNorm] = Array.from(await metrics.data()) as [number, number, number, number];

@@ -148,14 +148,14 @@ export async function shardedStep(
   maxGradNorm: number | undefined,
 ): Promise<number> {
   await shardOptimizer(pool, replica, model, opt);
-  const { bounds, offsets } = plans.get(opt) as Plan;
+  const plan = plans.get(opt) as Plan;
+  const { bounds, offsets } = plan;
   const workers = pool.ranks - 1;
   const [from, to] = [bounds[0] as number, bounds[1] as number];
   const mine = (i: number) => i >= from && i < to;
 
   // This rank's gradients of the other ranks' parts, for them to sum (unless shareGrads wrote them).
-  const plan = plans.get(opt) as Plan;
-  if (plan.shared !== local) writeGrads(model.params, offsets, local, pool.mainGrads(replica), (i) => !mine(i));
+  if (plan.shared !== local) shareGrads(pool, replica, model, opt, local);
   plan.shared = undefined;
   const sums = Array.from({ length: workers }, (_, w) => pool.request(w, { kind: 'optimSum', id: replica.id, contributors }));
   const buffers = [pool.mainGrads(replica), ...replica.grads];
@@ -186,6 +186,26 @@ export async function shardedStep(
   // and one that failed to reloads everything at its next job's version check.
   for (let w = 0; w < workers; w++) pool.request(w, { kind: 'optimLoad', id: replica.id, version: replica.version }).catch(() => undefined);
   return norm;
+}
+
+/**
+ * A trainer's optimizer step after its gradient pass: shardedStep over
+ * `pool`'s ranks when the step ran data-parallel (a pool and the model's
+ * replica), else AdamW.apply on this thread. The pre-clip global norm comes
+ * back as a scalar tensor either way (the caller disposes it).
+ */
+export async function optimizerStep(
+  pool: WorkerPool | undefined,
+  replica: Replica | undefined,
+  model: AnyModel,
+  opt: AdamW,
+  local: Map<string, tf.Tensor>,
+  contributors: number,
+  lr: number,
+  maxGradNorm: number,
+): Promise<tf.Scalar> {
+  if (pool && replica) return tf.scalar(await shardedStep(pool, replica, model, opt, local, contributors, lr, maxGradNorm));
+  return opt.apply(local, lr, { maxGradNorm });
 }
 
 function expect<K extends JobResult['kind']>(r: JobResult, kind: K): Extract<JobResult, { kind: K }> {
